@@ -1,0 +1,15 @@
+"""The `orgctl` command line. Each command lives in its own module and registers on `app`."""
+
+from __future__ import annotations
+
+from reconciler.cli.app import app
+
+# Importing a module registers its commands. Keep one line per module.
+from reconciler.cli import version as _version  # noqa: F401  isort: skip
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

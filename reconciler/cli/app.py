@@ -1,0 +1,68 @@
+"""The typer application and what every command shares: output streams and error handling.
+
+The CLI is the only layer that prints and picks exit codes:
+0 ok · 1 error · 2 changes pending (opt-in) · 3 unsafe plan refused · 4 stale plan.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+
+from reconciler.errors import ConfigError, OrgctlError
+
+app = typer.Typer(
+    name="orgctl",
+    help="Keep a DingTalk (钉钉) org directory as code: validate, plan, apply, drift, attendance.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def out(text: str = "", *, nl: bool = True) -> None:
+    """Write to stdout (results: plans, tables, exports)."""
+    typer.echo(text, nl=nl)
+
+
+def err(text: str = "", *, nl: bool = True) -> None:
+    """Write to stderr (progress, notices, errors)."""
+    typer.echo(text, nl=nl, err=True)
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def fail(error: OrgctlError) -> NoReturn:
+    """Report an orgctl error the way a user wants to read it, and exit with its code."""
+    if isinstance(error, ConfigError):
+        for problem in error.problems:
+            err(str(problem))
+        err(f"error: {error}")
+    else:
+        err(f"error: {error}")
+    raise typer.Exit(error.exit_code)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn OrgctlError raised inside the block into a message and an exit code."""
+    try:
+        yield
+    except OrgctlError as error:
+        fail(error)
+
+
+def command(func: Callable[..., None]) -> Callable[..., None]:
+    """Register a top-level command. (Sub-apps use app.add_typer.)"""
+    return app.command()(func)
+
+
+@app.callback()
+def _root() -> None:
+    """Keep a DingTalk (钉钉) org directory as code: validate, plan, apply, drift, attendance."""

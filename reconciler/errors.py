@@ -47,7 +47,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        what = f"{self.field}: {self.message}" if self.field else self.message
+        return f"{where}: {what}"
 
 
 class OrgctlError(Exception):

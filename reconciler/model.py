@@ -113,8 +113,11 @@ class Org:
     users: Mapping[UserId, User]
 
     @classmethod
-    def of(cls, departments: list[Department] | tuple[Department, ...] = (),
-           users: list[User] | tuple[User, ...] = ()) -> Org:
+    def of(
+        cls,
+        departments: list[Department] | tuple[Department, ...] = (),
+        users: list[User] | tuple[User, ...] = (),
+    ) -> Org:
         """Build an Org from sequences; later duplicates are the caller's bug, not merged."""
         return cls(
             departments=MappingProxyType({d.key: d for d in departments}),

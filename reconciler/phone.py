@@ -29,8 +29,10 @@ def normalize_mobile(raw: str, state_code: str | None = None) -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidMobile(f"{raw!r} is not a valid phone number")
     kind = phonenumbers.number_type(number)
-    if kind not in (phonenumbers.PhoneNumberType.MOBILE,
-                    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+    if kind not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
         raise InvalidMobile(f"{raw!r} is not a mobile number")
     return f"+{number.country_code}-{number.national_number}"
 

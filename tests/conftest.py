@@ -1,0 +1,41 @@
+"""Fixtures every test shares.
+
+Each test runs as CI does: `CI=true`, no DingTalk credentials in the environment, and a fresh
+ORGCTL_HOME, so a test that works on a laptop cannot fail on CI because of the developer's
+shell, and no test can touch a real tenant or another test's sandbox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.clock import FakeClock
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in (
+        "DINGTALK_APP_KEY",
+        "DINGTALK_APP_SECRET",
+        "DINGTALK_BASE_URL",
+        "GITHUB_TOKEN",
+        "GITHUB_REPOSITORY",
+        "GITHUB_API_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("ORGCTL_HOME", str(tmp_path / ".orgctl"))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO

@@ -1,0 +1,305 @@
+"""The sandbox: one request handler in front of the tenant, used in-process and over HTTP.
+
+`Sandbox.handle` is the only implementation of the API. A request goes through these layers,
+in order, each of which may answer instead of the next:
+
+1. one seeded random draw; the IP-ban fault answers ``{"status":1111,…}`` (no errcode);
+2. route: ``gettoken`` or a known path, else errcode 22 (S7); wrong method 43001/43002;
+3. auth: ``access_token`` query parameter — 41001 missing, 40014 unknown, 42001 expired;
+4. rate limit: token bucket per (app, path), `qps` per second — 90018, request not executed;
+5. faults from the same draw: HTTP 502 or errcode -1, extra 90018, timeout;
+6. the handler, in one transaction; a write (and its log row) commits atomically.
+
+``topapi/*`` answers carry a ``request_id`` (token errors do not: S3). HTTP status is 200 for
+every answer except the 502 fault, as on the real gateway.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import random
+import secrets
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from reconciler.clock import SYSTEM_CLOCK, Clock
+from reconciler.sandbox import attendance, contacts
+from reconciler.sandbox.errors import ApiError, SimulatedTimeout
+from reconciler.sandbox.faults import Faults, RateLimiter
+from reconciler.sandbox.tenant import Tenant
+
+if TYPE_CHECKING:
+    from reconciler.sandbox.transport import SandboxTransport
+
+BASE_URL = "http://sandbox.orgctl.invalid"
+APP_KEY = "orgctl-sandbox"
+APP_SECRET = "orgctl-sandbox-secret"  # not a secret: the sandbox is public by design
+TOKEN_TTL = 7200  # seconds [OT]
+GETTOKEN = "gettoken"
+WRITE_VERBS = frozenset({"create", "update", "delete", "upload", "add", "remove", "save", "set"})
+JSON_HEADERS = {"content-type": "application/json;charset=utf-8"}
+HTML_HEADERS = {"content-type": "text/html;charset=utf-8"}
+BAD_GATEWAY = (
+    b"<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
+)
+
+Response = tuple[int, bytes, dict[str, str]]
+
+
+def default_db_path() -> Path:
+    """Where the embedded tenant lives: ``$ORGCTL_HOME/sandbox.db``, else ``.orgctl/sandbox.db``
+    relative to the current directory."""
+    return Path(os.environ.get("ORGCTL_HOME") or ".orgctl") / "sandbox.db"
+
+
+def is_write(api: str) -> bool:
+    """A write is a path whose last segment is a write verb (create, update, delete, upload…)."""
+    return api.rsplit("/", 1)[-1] in WRITE_VERBS
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write call the tenant executed, as it was sent. errcode 0 = applied."""
+
+    api: str
+    body: dict[str, Any]
+    errcode: int
+    at: float  # clock.now() when it ran
+
+
+class Sandbox:
+    """An emulated DingTalk tenant with its gateway: tokens, rate limit, faults, write log."""
+
+    def __init__(
+        self,
+        db_path: Path | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        qps: float = 20.0,
+        app_key: str = APP_KEY,
+        app_secret: str = APP_SECRET,
+        corp_name: str = "示例科技",
+        seed: int = 0,
+    ) -> None:
+        self.base_url = BASE_URL
+        self.clock = clock
+        self.app_key = app_key
+        self._app_secret = app_secret
+        self.tenant = Tenant(db_path, clock=clock, corp_name=corp_name)
+        self.faults = Faults()
+        self.limiter = RateLimiter(qps, clock)
+        self._rng = random.Random(seed)  # faults only, so they replay exactly
+        self._ids = random.Random(f"request-id:{seed}")
+
+    def __repr__(self) -> str:  # no secret in reprs
+        return f"Sandbox(app_key={self.app_key!r}, qps={self.limiter.qps})"
+
+    @property
+    def qps(self) -> float:
+        return self.limiter.qps
+
+    def close(self) -> None:
+        self.tenant.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- public helpers --------------------------------------------------------------------
+
+    def transport(self) -> SandboxTransport:
+        """An httpx transport into this sandbox: an `httpx.AsyncBaseTransport` for
+        `httpx.AsyncClient`, and an `httpx.BaseTransport` too, for `httpx.Client`."""
+        from reconciler.sandbox.transport import SandboxTransport
+
+        return SandboxTransport(self)
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far expires now: its next use answers 42001."""
+        now = self.clock.now()
+        with self.tenant.transaction() as db:
+            db.execute("UPDATE tokens SET expires_at = MIN(expires_at, ?)", (now,))
+
+    def writes(self) -> list[Write]:
+        """Every write call the tenant executed, in order (persisted: any process can read it).
+
+        Requests refused before the tenant saw them (token errors, 90018, injected faults) are
+        not here; a timed-out write that was applied is.
+        """
+        with self.tenant.lock:
+            rows = self.tenant.db.execute("SELECT api, body, errcode, at FROM writes ORDER BY seq")
+            return [Write(r["api"], json.loads(r["body"]), r["errcode"], r["at"]) for r in rows]
+
+    # -- the one request handler ---------------------------------------------------------
+
+    def handle(self, method: str, path: str, query: Mapping[str, str], body: bytes) -> Response:
+        """Answer one request: (HTTP status, body bytes, headers).
+
+        Raises SimulatedTimeout when the timeout fault fires (no answer is sent).
+        """
+        api = path.strip("/")
+        faults = self.faults
+        with self.tenant.lock:
+            roll = self._rng.random()
+            if roll < faults.ip_ban_rate:
+                # The IP-level ban answers before the API gateway: no errcode, no request_id.
+                ban = {
+                    "status": 1111,
+                    "wait": 5,
+                    "source": "x5",
+                    "punish": "deny",
+                    "uuid": f"{self._ids.getrandbits(128):032x}",
+                }
+                return 200, _encode(ban), dict(JSON_HEADERS)
+            roll -= faults.ip_ban_rate
+
+            handler: contacts.Handler | None = None
+            if api == GETTOKEN:
+                if method != "GET":
+                    return self._answer(api, {"errcode": 43001, "errmsg": "需要GET请求"})
+                app = query.get("appkey", "")
+            else:
+                handler = self._route(api)
+                if handler is None:
+                    return self._answer(api, self._unknown_api(api))
+                if method != "POST":
+                    return self._answer(api, {"errcode": 43002, "errmsg": "需要POST请求"})
+                app_or_error = self._authenticate(query.get("access_token", ""))
+                if isinstance(app_or_error, dict):
+                    return 200, _encode(app_or_error), dict(JSON_HEADERS)  # S3: no request_id
+                app = app_or_error
+
+            if not self.limiter.allow(app, api):
+                return self._answer(api, _throttled())
+
+            if roll < faults.error_rate:
+                if self._rng.random() < 0.5:
+                    return 502, BAD_GATEWAY, dict(HTML_HEADERS)
+                return self._answer(api, {"errcode": -1, "errmsg": "系统繁忙"})
+            roll -= faults.error_rate
+            if roll < faults.throttle_rate:
+                return self._answer(api, _throttled())
+            roll -= faults.throttle_rate
+            timeout = roll < faults.timeout_rate
+            if timeout and not faults.timeout_after_write:
+                raise SimulatedTimeout(applied=False)
+
+            answer = self._execute(api, handler, query, body)
+            if timeout:
+                raise SimulatedTimeout(applied=True)
+            return answer
+
+    # -- layers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _route(api: str) -> contacts.Handler | None:
+        handler = contacts.ROUTES.get(api)
+        if handler is None:
+            for route, candidate in attendance.ROUTES.items():
+                if route.strip("/") == api:
+                    return candidate
+        return handler
+
+    @staticmethod
+    def _unknown_api(api: str) -> dict[str, Any]:
+        # The TOP gateway names the API dingtalk.oapi.<path with dots> (S7).
+        name = "dingtalk.oapi." + api.removeprefix("topapi/").replace("/", ".")
+        return {
+            "errcode": 22,
+            "sub_msg": f"不合法ApiName，ApiName = {name}",
+            "errmsg": f"Invalid method[submsg=不合法ApiName，ApiName = {name}]",
+        }
+
+    def _authenticate(self, token: str) -> str | dict[str, Any]:
+        """The app the token belongs to, or the error body (41001 / 40014 / 42001)."""
+        if not token:
+            return {"errcode": 41001, "errmsg": "缺少access_token参数"}
+        row = self.tenant.db.execute(
+            "SELECT app_key, expires_at FROM tokens WHERE token = ?", (token,)
+        ).fetchone()
+        if row is None:
+            return {"errcode": 40014, "errmsg": "不合法的access_token"}
+        if row["expires_at"] <= self.clock.now():
+            return {"errcode": 42001, "errmsg": "access_token超时"}
+        return str(row["app_key"])
+
+    def _gettoken(self, query: Mapping[str, str]) -> Response:
+        appkey, appsecret = query.get("appkey", ""), query.get("appsecret", "")
+        if not (
+            hmac.compare_digest(appkey.encode(), self.app_key.encode())
+            and hmac.compare_digest(appsecret.encode(), self._app_secret.encode())
+        ):
+            # What a wrong corp/app credential pair gets [I-CORPDEMO]. Terminal, not 40001:
+            # refreshing cannot fix a wrong secret.
+            return self._answer(GETTOKEN, {"errcode": 40089, "errmsg": "不合法的appKey或appSecret"})
+        now = self.clock.now()
+        with self.tenant.transaction() as db:
+            row = db.execute(
+                "SELECT token FROM tokens WHERE app_key = ? AND expires_at > ? "
+                "ORDER BY expires_at DESC LIMIT 1",
+                (appkey, now),
+            ).fetchone()
+            # Asking again while a token is valid returns the same token and extends it [OT].
+            token = str(row["token"]) if row else secrets.token_hex(16)
+            db.execute(
+                "INSERT INTO tokens (token, app_key, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (token) DO UPDATE SET expires_at = excluded.expires_at",
+                (token, appkey, now + TOKEN_TTL),
+            )
+        # S1, key for key.
+        answer = {"errcode": 0, "access_token": token, "errmsg": "ok", "expires_in": TOKEN_TTL}
+        return self._answer(GETTOKEN, answer)
+
+    def _execute(
+        self, api: str, handler: contacts.Handler | None, query: Mapping[str, str], body: bytes
+    ) -> Response:
+        if handler is None:
+            return self._gettoken(query)
+        try:
+            parsed = json.loads(body.decode("utf-8")) if body.strip() else {}
+        except (UnicodeDecodeError, ValueError):
+            parsed = None
+        if not isinstance(parsed, dict):
+            return self._answer(api, {"errcode": 43009, "errmsg": "post参数需要json类型"})
+        with self.tenant.transaction() as db:
+            try:
+                with self.tenant.transaction():  # a savepoint: an ApiError undoes the handler
+                    answer = handler(self.tenant, parsed)
+            except ApiError as error:
+                answer = {"errcode": error.errcode, "errmsg": error.errmsg}
+            if is_write(api):
+                db.execute(
+                    "INSERT INTO writes (api, body, errcode, at) VALUES (?, ?, ?, ?)",
+                    (api, _encode(parsed).decode(), int(answer["errcode"]), self.clock.now()),
+                )
+        return self._answer(api, answer)
+
+    def _answer(self, api: str, payload: dict[str, Any]) -> Response:
+        if api.startswith("topapi/") and "request_id" not in payload:
+            payload = {**payload, "request_id": self._request_id()}
+        return 200, _encode(payload), dict(JSON_HEADERS)
+
+    def _request_id(self) -> str:
+        alphabet = string.ascii_lowercase + string.digits
+        return "".join(self._ids.choice(alphabet) for _ in range(12))
+
+
+def _throttled() -> dict[str, Any]:
+    return {"errcode": 90018, "errmsg": "当前企业该API调用频率超过限制，请稍后重试"}
+
+
+def _encode(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

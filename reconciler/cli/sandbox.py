@@ -1,0 +1,109 @@
+"""`orgctl sandbox serve|reset|writes`: run, empty and inspect the embedded DingTalk tenant."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reconciler.cli.app import app, err, out, reported
+from reconciler.errors import InputError
+from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox, ServerHandle, default_db_path, serve
+
+sandbox_app = typer.Typer(
+    help="The embedded DingTalk tenant: serve it over HTTP, reset it, read its write log.",
+    no_args_is_help=True,
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="The tenant's SQLite file [default: $ORGCTL_HOME/sandbox.db or .orgctl/sandbox.db].",
+        dir_okay=False,
+    ),
+]
+Rate = Annotated[float, typer.Option(min=0.0, max=1.0)]
+
+
+def _wait(handle: ServerHandle) -> None:
+    """Block until Ctrl-C (short joins keep the main thread responsive to the signal)."""
+    while not handle.wait(0.5):
+        pass
+
+
+@sandbox_app.command("serve")
+def serve_command(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port.")] = 8765,
+    host: Annotated[str, typer.Option(help="Loopback by default; the sandbox has no auth.")] = (
+        "127.0.0.1"
+    ),
+    db: DbOption = None,
+    qps: Annotated[float, typer.Option(help="Calls per second per API (90018 beyond).")] = 20.0,
+    latency: Annotated[float, typer.Option(min=0.0, help="Seconds added to each answer.")] = 0.05,
+    error_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of HTTP 502 / errcode -1.")
+    ] = 0.0,
+    throttle_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of extra 90018 answers.")
+    ] = 0.0,
+    timeout_rate: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of requests answered by a dropped connection."),
+    ] = 0.0,
+    ip_ban_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help='Share of IP-ban bodies {"status":1111}.')
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the fault draws (same seed, same run).")] = 0,
+) -> None:
+    """Serve the sandbox tenant over HTTP until Ctrl-C, and print how to point orgctl at it."""
+    path = db or default_db_path()
+    sandbox = Sandbox(path, qps=qps, seed=seed)
+    faults = sandbox.faults
+    faults.latency, faults.error_rate, faults.throttle_rate = latency, error_rate, throttle_rate
+    faults.timeout_rate, faults.ip_ban_rate = timeout_rate, ip_ban_rate
+    with reported():
+        try:
+            handle = serve(sandbox, host, port)
+        except OSError as error:
+            sandbox.close()
+            raise InputError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    try:
+        err(f"sandbox tenant listening on {handle.url} (data: {path}); Ctrl-C stops it")
+        # The sandbox's app secret is a fixed, public value: printing it leaks nothing.
+        out(f"export DINGTALK_BASE_URL={handle.url}")
+        out(f"export DINGTALK_APP_KEY={APP_KEY}")
+        out(f"export DINGTALK_APP_SECRET={APP_SECRET}")
+        _wait(handle)
+    except KeyboardInterrupt:
+        err("stopped")
+    finally:
+        handle.close()
+        sandbox.close()
+
+
+@sandbox_app.command("reset")
+def reset_command(db: DbOption = None) -> None:
+    """Empty the sandbox tenant: only the root department is left (write log and tokens go)."""
+    path = db or default_db_path()
+    with Sandbox(path) as sandbox:
+        sandbox.tenant.reset()
+    err(f"reset the sandbox tenant at {path}")
+
+
+@sandbox_app.command("writes")
+def writes_command(db: DbOption = None) -> None:
+    """Print the tenant's write log, oldest first: time, API, errcode, body."""
+    path = db or default_db_path()
+    with reported():
+        if not path.exists():
+            raise InputError(f"no sandbox tenant at {path}")
+    with Sandbox(path) as sandbox:
+        for write in sandbox.writes():
+            at = datetime.fromtimestamp(write.at, UTC).isoformat(timespec="milliseconds")
+            body = json.dumps(write.body, ensure_ascii=False, separators=(",", ":"))
+            out(f"{at} {write.api} errcode={write.errcode} {body}")

@@ -1,0 +1,141 @@
+"""DingTalk errcodes → the one error hierarchy (`reconciler.errors`). Pure: no I/O.
+
+Branch on ``errcode`` (an int, or a *string* in some documented samples: ``"errcode":"0"``),
+never on ``errmsg``, whose wording changes. errcode 88 is a TOP-gateway wrapper whose real
+cause is in ``sub_code``. The IP-level ban has no errcode at all: its body is
+``{"status":1111,"wait":5,...}`` (reference §5.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.errors import (
+    BusyError,
+    DingTalkError,
+    QuotaExhaustedError,
+    TerminalError,
+    ThrottledError,
+    TokenError,
+)
+
+OK = 0
+BUSY = -1  # 系统繁忙: "retry a little later, at most 3 times"
+GATEWAY_WRAPPER = 88  # 鉴权异常: the cause is in sub_code
+NOT_FOUND = 60121  # 找不到该用户; also left / not yet joined / other org
+DEPT_OUT_OF_SCOPE = 50004
+USER_OUT_OF_SCOPE = 50002
+QUOTA_EXHAUSTED = 90020
+
+NO_ERRCODE = -2
+"""Put on errors that carry no DingTalk errcode: transport failures, HTTP 5xx, non-JSON
+bodies. (-1 is DingTalk's own "system busy", so it cannot serve.)"""
+
+IP_BAN_STATUS = 1111
+"""``status`` of the per-egress-IP ban body (10,000 requests / 20 s → blocked 5 minutes)."""
+
+IP_BAN_WAIT_UNIT = 60.0
+"""Seconds per unit of the ban body's ``wait``. The body says ``"wait":5`` and the documented
+ban lasts 5 minutes, so ``wait`` counts minutes. Waiting too long costs minutes; retrying
+inside a ban could extend it and fail the run, so we read it as minutes."""
+
+TOKEN_ERRCODES = frozenset({40014, 42001, 40001, 33001, 41001})
+"""不合法的access_token, access_token超时, invalid credential, invalid corp, missing token."""
+
+TOKEN_SUB_CODES = frozenset({"40014", "42001"})
+"""errcode 88 wrapping an invalid/expired token (``ding talk error[subcode=40014,...]``)."""
+
+PERMISSION_SUB_CODES = frozenset({"60011"})
+"""errcode 88 wrapping "no permission for this API": retrying cannot help."""
+
+THROTTLE_ERRCODES = frozenset({90018, 90002, 90005, 90006, 90019})
+"""Per app/API QPS (90018), global per API (90002), per minute (90005/90006), ISV (90019)."""
+
+HINTS: Mapping[int, str] = {
+    40001: "check DINGTALK_APP_KEY and DINGTALK_APP_SECRET",
+    40089: "check DINGTALK_APP_KEY and DINGTALK_APP_SECRET",
+    43007: "the app lacks a permission for this API (权限管理)",
+    60011: "the app lacks a permission for this API (权限管理)",
+    60020: "the egress IP is not on the app's allow-list (开发配置 → 安全中心)",
+    USER_OUT_OF_SCOPE: "the user is outside the app's contact scope (可使用范围): widen it",
+    DEPT_OUT_OF_SCOPE: "the department is outside the app's contact scope (可使用范围): widen it",
+    60005: "the department still has members",
+    60006: "the department still has sub-departments",
+    60104: "the mobile already belongs to a member of the org",
+    60102: "the userid already exists",
+    40103: "an invitation is pending: the person must accept it first",
+    40022: "DingTalk cannot change a mobile: delete and re-create the user",
+    41054: "DingTalk cannot change a mobile: delete and re-create the user",
+    QUOTA_EXHAUSTED: "the org's monthly API quota is spent: wait for next month or upgrade",
+}
+
+
+def parse_errcode(value: object) -> int | None:
+    """``0``, ``"0"`` and ``" 90018 "`` are errcodes; anything else is not."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def sub_code_of(body: Mapping[str, Any]) -> str:
+    """errcode 88's real cause: ``sub_code`` or the ``subcode=`` inside ``errmsg``."""
+    sub_code = body.get("sub_code")
+    if sub_code is not None and str(sub_code).strip():
+        return str(sub_code).strip()
+    errmsg = str(body.get("errmsg", ""))
+    marker = "subcode="
+    start = errmsg.find(marker)
+    if start < 0:
+        return ""
+    rest = errmsg[start + len(marker) :]
+    end = min((i for i in (rest.find(","), rest.find("]")) if i >= 0), default=len(rest))
+    return rest[:end].strip()
+
+
+def is_ip_ban(body: Mapping[str, Any]) -> bool:
+    return "errcode" not in body and parse_errcode(body.get("status")) == IP_BAN_STATUS
+
+
+def classify(api: str, body: Mapping[str, Any]) -> DingTalkError | None:
+    """The error a parsed response body stands for, or None when it is a success."""
+    if is_ip_ban(body):
+        wait = body.get("wait")
+        minutes = float(wait) if isinstance(wait, int | float) and not isinstance(wait, bool) else 5
+        return ThrottledError(
+            api,
+            IP_BAN_STATUS,
+            f"the egress IP is banned by DingTalk for {minutes:g} min (status 1111)",
+            wait=minutes * IP_BAN_WAIT_UNIT,
+        )
+    raw = body.get("errcode")
+    errcode = parse_errcode(raw)
+    errmsg = str(body.get("errmsg", ""))
+    if errcode is None:
+        return TerminalError(api, NO_ERRCODE, f"unexpected answer: errcode {raw!r}")
+    if errcode == OK:
+        return None
+    if errcode == BUSY:
+        return BusyError(api, errcode, errmsg)
+    if errcode in THROTTLE_ERRCODES:
+        return ThrottledError(api, errcode, errmsg)
+    if errcode in TOKEN_ERRCODES:
+        return TokenError(api, errcode, errmsg)
+    if errcode == GATEWAY_WRAPPER:
+        sub_code = sub_code_of(body)
+        if sub_code in TOKEN_SUB_CODES:
+            return TokenError(api, errcode, errmsg)
+        if sub_code in PERMISSION_SUB_CODES:
+            return TerminalError(api, errcode, errmsg, HINTS[60011])
+        # HS: 88 often accompanies short throttling bursts lasting about a second.
+        return ThrottledError(api, errcode, errmsg)
+    if errcode == QUOTA_EXHAUSTED:
+        return QuotaExhaustedError(api, errcode, errmsg, HINTS[QUOTA_EXHAUSTED])
+    return TerminalError(api, errcode, errmsg, HINTS.get(errcode, ""))

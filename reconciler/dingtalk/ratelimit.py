@@ -1,0 +1,60 @@
+"""Per-API rate limiting on an injected clock.
+
+DingTalk budgets each app *per API*: 20 QPS on a standard-edition org, errcode 90018 above
+(reference §5.1). So every API path gets its own limiter and a slow stream on one API never
+starves another. Calls are spaced evenly (one every 1/qps seconds) rather than allowed in
+bursts: a burst of 20 that leaves together can reach the server inside one second window
+together with the previous second's tail and be throttled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from reconciler.clock import Clock
+
+
+class RateLimiter:
+    """Grants one call every ``1/qps`` seconds, first come first served.
+
+    The lock is held while waiting, so waiters queue in order (asyncio locks are fair) and a
+    fake clock advances by exactly ``(n - 1) / qps`` for ``n`` back-to-back calls.
+    """
+
+    def __init__(self, qps: float, clock: Clock) -> None:
+        if not qps > 0 or math.isinf(qps):
+            raise ValueError(f"qps must be a positive number, not {qps!r}")
+        self.qps = qps
+        self.interval = 1.0 / qps
+        self._clock = clock
+        self._next = -math.inf  # monotonic time of the next free slot
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            wait = self._next - self._clock.monotonic()
+            if wait > 0:
+                await self._clock.sleep(wait)
+            self._next = max(self._clock.monotonic(), self._next) + self.interval
+
+    def hold(self, seconds: float) -> None:
+        """Grant nothing for ``seconds`` from now: DingTalk's QPS window is one second, so
+        after a 90018 the whole API, not just the throttled call, should step back."""
+        self._next = max(self._next, self._clock.monotonic() + seconds)
+
+
+class RateLimiters:
+    """One `RateLimiter` per API path, created on first use."""
+
+    def __init__(self, qps: float, clock: Clock) -> None:
+        RateLimiter(qps, clock)  # validate qps now, not on the first call
+        self.qps = qps
+        self._clock = clock
+        self._limiters: dict[str, RateLimiter] = {}
+
+    def __getitem__(self, api: str) -> RateLimiter:
+        limiter = self._limiters.get(api)
+        if limiter is None:
+            limiter = self._limiters[api] = RateLimiter(self.qps, self._clock)
+        return limiter

@@ -17,7 +17,8 @@
     ├── UnsafePlanError              a safety rule refused the plan (exit 3)
     ├── StalePlanError               a saved plan no longer matches live state (exit 4)
     ├── LockedError                  another apply holds the tenant's lock
-    └── InputError                   bad command-line input (dates, CSV rows, selectors)
+    ├── InputError                   bad command-line input (dates, CSV rows, selectors)
+    └── GitHubError                  a GitHub API call of `orgctl gh` failed (status, message)
 
 Only `reconciler.cli` turns these into messages and exit codes.
 """
@@ -129,4 +130,8 @@ class LockedError(OrgctlError):
 
 
 class InputError(OrgctlError):
+    pass
+
+
+class GitHubError(OrgctlError):
     pass

@@ -1,0 +1,137 @@
+"""`orgctl gh`: what the GitHub Actions workflows post to GitHub.
+
+    orgctl gh comment --pr N --file plan.md [--exit-code N] [--errors-file F]
+    orgctl gh drift-issue --file plan.md --exit-code N
+    orgctl gh report-failure [--sha SHA] [--exit-code N]
+
+Each reads GITHUB_TOKEN, GITHUB_REPOSITORY and GITHUB_API_URL (Actions sets the last two)
+and the run's URL from GITHUB_SERVER_URL/GITHUB_RUN_ID. Each exits 0 once GitHub shows the
+result, whatever the result says: the workflow fails the job in its own step, so a red job
+never hides the comment that explains it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reconciler import github
+from reconciler.cli.app import app, out, reported
+from reconciler.errors import InputError
+
+gh = typer.Typer(
+    name="gh",
+    help="Post plans, drift and apply failures to GitHub (used by the workflows).",
+    no_args_is_help=True,
+)
+app.add_typer(gh, name="gh")
+
+ExitCodeOption = Annotated[
+    int | None,
+    typer.Option("--exit-code", help="Exit code of the orgctl command whose result this is."),
+]
+
+
+def _read(path: Path | None, *, required: bool) -> str:
+    if path is None:
+        if required:
+            raise InputError("--file is required")
+        return ""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if required:
+            raise InputError(f"{path}: no such file") from None
+        return ""
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}") from None
+
+
+@gh.command()
+def comment(
+    pr: Annotated[int, typer.Option("--pr", help="Pull request number.")],
+    file: Annotated[Path | None, typer.Option("--file", help="Markdown to post.")] = None,
+    marker: Annotated[str, typer.Option(help="Hidden marker naming the sticky comment.")] = (
+        github.PLAN_MARKER
+    ),
+    exit_code: ExitCodeOption = None,
+    errors_file: Annotated[
+        Path | None, typer.Option("--errors-file", help="stderr of the plan, shown on failure.")
+    ] = None,
+    sha: Annotated[str, typer.Option(help="Commit the plan is for (PR head).")] = "",
+    limit: Annotated[int, typer.Option(help="Max characters per comment.")] = (
+        github.SAFE_BODY_LIMIT
+    ),
+    max_parts: Annotated[int, typer.Option(help="Most comments one plan may take.")] = 10,
+) -> None:
+    """Create or update the PR's sticky plan comment, split into parts when it is long."""
+    with reported():
+        code = 0 if exit_code is None else exit_code
+        # A plan that failed may have written nothing: then the errors are the comment.
+        plan_md = _read(file, required=code in (0, 2))
+        errors = _read(errors_file, required=False)
+        run_url = github.run_url_from_env(os.environ)
+        body = github.build_plan_comment(
+            plan_md, exit_code=code, errors=errors, run_url=run_url, sha=sha
+        )
+        note = f"_The plan is longer than {max_parts} comments; the full plan is in the " + (
+            f"[workflow run]({run_url})._" if run_url else "workflow run._"
+        )
+        parts = github.split_comment(body, limit, marker, max_parts=max_parts, truncated_note=note)
+        with github.GitHubClient.from_env(os.environ) as client:
+            existing = client.list_issue_comments(pr)
+            actions = github.sync_sticky_comment(existing, marker, parts)
+            for line in github.execute_comment_actions(client, pr, actions):
+                out(f"PR #{pr}: {line}")
+
+
+@gh.command("drift-issue")
+def drift_issue(
+    exit_code: Annotated[
+        int, typer.Option("--exit-code", help="Exit code of `orgctl plan --detailed-exitcode`.")
+    ],
+    file: Annotated[Path | None, typer.Option("--file", help="The plan as markdown.")] = None,
+) -> None:
+    """Open or update the one drift issue (exit 2 or 3); close it when drift is gone (0)."""
+    with reported():
+        if exit_code not in (0, 2, 3):
+            out(f"plan exited {exit_code}: drift unknown, the drift issue is left as it is")
+            return
+        drifted = exit_code in (2, 3)
+        plan_md = _read(file, required=drifted)
+        run_url = github.run_url_from_env(os.environ)
+        body = github.build_drift_issue_body(plan_md, run_url, unsafe=exit_code == 3)
+        with github.GitHubClient.from_env(os.environ) as client:
+            issues = client.list_open_issues(github.DRIFT_LABEL)
+            actions = github.decide_drift_issue(
+                issues,
+                drifted=drifted,
+                body=body,
+                resolved_comment=github.build_drift_resolved_comment(run_url),
+            )
+            done = github.execute_issue_actions(client, actions)
+        for line in done or ["no drift, no open drift issue: nothing to do"]:
+            out(line)
+
+
+@gh.command("report-failure")
+def report_failure(
+    sha: Annotated[str, typer.Option(help="Commit that was applied (default: GITHUB_SHA).")] = "",
+    exit_code: ExitCodeOption = None,
+) -> None:
+    """Tell people a merged change did not reach DingTalk: on the PR that merged it, or in
+    an issue labelled orgctl-apply-failure when no PR did."""
+    with reported():
+        commit = sha or os.environ.get("GITHUB_SHA", "")
+        run_url = github.run_url_from_env(os.environ)
+        body = github.build_failure_report(commit, run_url, exit_code)
+        with github.GitHubClient.from_env(os.environ) as client:
+            pulls = client.pulls_for_commit(commit) if commit else []
+            pull = github.choose_merged_pull(pulls, commit)
+            issues = [] if pull is not None else client.list_open_issues(github.FAILURE_LABEL)
+            actions = github.decide_failure_report(pull, issues, body)
+            for line in github.execute_issue_actions(client, actions):
+                out(line)

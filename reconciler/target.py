@@ -1,0 +1,179 @@
+"""Which DingTalk tenant a command talks to: a real one, or the embedded sandbox (design §5).
+
+    DINGTALK_APP_KEY + DINGTALK_APP_SECRET   a real tenant at DINGTALK_BASE_URL
+                                             (default https://oapi.dingtalk.com)
+    neither                                  the sandbox tenant in $ORGCTL_HOME/sandbox.db
+                                             (default .orgctl/) — refused when CI is set,
+                                             unless --sandbox: CI must never "apply" to a
+                                             sandbox by mistake
+    only one of them                         an error naming the missing one
+    --sandbox                                the sandbox, whatever the environment says
+
+Every command prints `Target.description` as its first line, so nobody wonders which tenant a
+plan was made against.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+from urllib.parse import urlsplit
+
+from reconciler.clock import SYSTEM_CLOCK, Clock
+from reconciler.dingtalk import DEFAULT_BASE_URL, DingTalkClient
+from reconciler.errors import TargetError
+
+if TYPE_CHECKING:
+    from reconciler.sandbox import Sandbox
+
+APP_KEY_VAR = "DINGTALK_APP_KEY"
+APP_SECRET_VAR = "DINGTALK_APP_SECRET"
+BASE_URL_VAR = "DINGTALK_BASE_URL"
+HOME_VAR = "ORGCTL_HOME"
+DEFAULT_STATE_DIR = ".orgctl"
+SANDBOX_DB = "sandbox.db"
+SANDBOX_TENANT_ID = "sandbox"
+
+
+@dataclass(eq=False, kw_only=True)
+class Target:
+    """A tenant and the client that speaks to it. Close it (``async with``) when done."""
+
+    client: DingTalkClient
+    description: str
+    is_sandbox: bool
+    sandbox: Sandbox | None = field(default=None)
+    state_dir: Path
+    tenant_id: str
+    """Stable and secret-free: names the tenant's lock and journal files."""
+
+    def __repr__(self) -> str:
+        return f"Target({self.description!r}, tenant_id={self.tenant_id!r})"
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        if self.sandbox is not None:
+            self.sandbox.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def open_target(
+    *,
+    sandbox: bool = False,
+    env: Mapping[str, str] = os.environ,
+    state_dir: Path | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Target:
+    """Pick the tenant from the environment (see the module docstring) and open a client."""
+    home = state_dir if state_dir is not None else Path(env.get(HOME_VAR) or DEFAULT_STATE_DIR)
+    app_key = env.get(APP_KEY_VAR, "").strip()
+    app_secret = env.get(APP_SECRET_VAR, "").strip()
+    if sandbox:
+        why = "--sandbox"
+        if app_key or app_secret:
+            why += f"; {APP_KEY_VAR}/{APP_SECRET_VAR} ignored"
+        return _sandbox_target(home, clock, why)
+    if app_key and app_secret:
+        return _real_target(home, clock, app_key, app_secret, env.get(BASE_URL_VAR, ""))
+    if app_key or app_secret:
+        missing = APP_SECRET_VAR if app_key else APP_KEY_VAR
+        present = APP_KEY_VAR if app_key else APP_SECRET_VAR
+        raise TargetError(
+            f"{present} is set but {missing} is not: set both to use a real tenant, "
+            "or neither to use the sandbox"
+        )
+    if _is_ci(env):
+        raise TargetError(
+            f"CI is set and neither {APP_KEY_VAR} nor {APP_SECRET_VAR} is: refusing to fall "
+            "back to the sandbox tenant in CI; pass --sandbox to use it on purpose"
+        )
+    return _sandbox_target(home, clock, f"no {APP_KEY_VAR} set")
+
+
+def _is_ci(env: Mapping[str, str]) -> bool:
+    return env.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _sandbox_target(home: Path, clock: Clock, why: str) -> Target:
+    from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
+
+    db_path = home / SANDBOX_DB
+    sb = Sandbox(db_path=db_path, clock=clock, app_key=APP_KEY, app_secret=APP_SECRET)
+    client = DingTalkClient(
+        app_key=APP_KEY,
+        app_secret=APP_SECRET,
+        base_url=sb.base_url,
+        transport=sb.transport(),
+        clock=clock,
+    )
+    return Target(
+        client=client,
+        description=f"target: sandbox tenant {_show(db_path)} ({why})",
+        is_sandbox=True,
+        sandbox=sb,
+        state_dir=home,
+        tenant_id=SANDBOX_TENANT_ID,
+    )
+
+
+def _real_target(home: Path, clock: Clock, app_key: str, app_secret: str, base_url: str) -> Target:
+    base_url = base_url.strip().rstrip("/") or DEFAULT_BASE_URL
+    host = _check_base_url(base_url)
+    client = DingTalkClient(app_key=app_key, app_secret=app_secret, base_url=base_url, clock=clock)
+    return Target(
+        client=client,
+        description=f"target: DingTalk {base_url} (app key {app_key})",
+        is_sandbox=False,
+        state_dir=home,
+        tenant_id=_slug(f"{host}-{app_key}"),
+    )
+
+
+def _check_base_url(base_url: str) -> str:
+    """The URL's host. The app secret travels in gettoken's query: never in clear text over
+    the network, so plain http is allowed only to loopback (`orgctl sandbox serve`)."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise TargetError(f"{BASE_URL_VAR} must be an http(s) URL, not {base_url!r}")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise TargetError(
+            f"{BASE_URL_VAR} {base_url!r} is plain http to a non-loopback host: use https"
+        )
+    return host
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:120] or "tenant"
+
+
+def _show(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -8,7 +8,6 @@ from reconciler.cli.app import app
 from reconciler.cli import version as _version  # noqa: F401  isort: skip
 from reconciler.cli import sandbox as _sandbox  # noqa: F401  isort: skip
 from reconciler.cli import gh as _gh  # noqa: F401  isort: skip
-from reconciler.cli import attendance as _attendance  # noqa: F401  isort: skip
 from reconciler.cli import dump as _dump  # noqa: F401  isort: skip
 
 

@@ -90,6 +90,8 @@ def _str_list(body: Body, key: str) -> list[str] | None:
         return None
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, int) and not isinstance(value, bool):  # one id, sent as a number
+        return [str(value)]
     if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
         return [str(v) for v in value]
     raise _invalid(key)

@@ -7,7 +7,21 @@ from typing import Any
 
 import httpx
 
-from reconciler.sandbox import APP_KEY, APP_SECRET
+from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
+
+
+def dept(sb: Sandbox, dept_id: int) -> dict[str, Any]:
+    """The department as department/get returns it; it must exist."""
+    found = sb.tenant.get_department(dept_id)
+    assert found is not None, f"no department {dept_id}"
+    return found
+
+
+def user(sb: Sandbox, userid: str) -> dict[str, Any]:
+    """The user as user/get returns them; they must exist."""
+    found = sb.tenant.get_user(userid)
+    assert found is not None, f"no user {userid}"
+    return found
 
 
 class Api:

@@ -1,0 +1,222 @@
+"""A tiny stateful GitHub REST API on 127.0.0.1, for running the workflows' steps for real.
+
+Only the endpoints `orgctl gh` calls, with GitHub's shapes where they matter: Link-header
+pagination (with a small page size so paging is exercised), 401 without the right token,
+422 for a body over 65,536 characters, pull requests listed among issues.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+BODY_LIMIT = 65536
+
+
+@dataclass
+class GitHubState:
+    repository: str
+    token: str
+    per_page_cap: int = 2
+    comments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id → comment
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)  # number → issue or PR
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pulls_by_commit: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    next_id: int = 1000
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_pull(self, number: int, *, merge_commit_sha: str | None = None) -> None:
+        self.issues[number] = {
+            "number": number,
+            "title": f"PR {number}",
+            "body": "",
+            "state": "open",
+            "labels": [],
+            "pull_request": {"url": f"/pulls/{number}"},
+        }
+        if merge_commit_sha:
+            pull = {
+                "number": number,
+                "merged_at": "2026-01-01T00:00:00Z",
+                "merge_commit_sha": merge_commit_sha,
+            }
+            self.pulls_by_commit.setdefault(merge_commit_sha, []).append(pull)
+
+    def comments_on(self, number: int) -> list[dict[str, Any]]:
+        return [c for c in self.comments.values() if c["issue"] == number]
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [(m, p) for m, p in self.requests if m != "GET"]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:  # keep pytest output clean
+        pass
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def _send(self, status: int, data: Any = None, headers: dict[str, str] | None = None) -> None:
+        payload = b"" if data is None else json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _handle(self, method: str) -> None:
+        state = self.server.state
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length)) if length else {}
+        with state.lock:
+            state.requests.append((method, url.path))
+            if self.headers.get("Authorization") != f"Bearer {state.token}":
+                return self._send(401, {"message": "Bad credentials"})
+            prefix = f"/repos/{state.repository}"
+            if not url.path.startswith(prefix):
+                return self._send(404, {"message": "Not Found"})
+            text = body.get("body") if isinstance(body, dict) else None
+            if isinstance(text, str) and len(text) > BODY_LIMIT:
+                return self._send(
+                    422,
+                    {
+                        "message": "Validation Failed",
+                        "errors": [
+                            {"message": f"Body is too long (maximum is {BODY_LIMIT} characters)"}
+                        ],
+                    },
+                )
+            route(self, method, url.path[len(prefix) :], query, body)
+        return None
+
+    def paginate(self, items: list[dict[str, Any]], query: dict[str, str]) -> None:
+        per_page = min(int(query.get("per_page", 30)), self.server.state.per_page_cap)
+        page = int(query.get("page", 1))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        headers = {}
+        if page * per_page < len(items):
+            rest = {**query, "page": str(page + 1)}
+            next_url = f"http://{self.headers['Host']}{urlsplit(self.path).path}?" + "&".join(
+                f"{k}={v}" for k, v in rest.items()
+            )
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        self._send(200, chunk, headers)
+
+
+def route(h: _Handler, method: str, path: str, query: dict[str, str], body: Any) -> None:
+    state = h.server.state
+    if m := re.fullmatch(r"/issues/(\d+)/comments", path):
+        number = int(m.group(1))
+        if number not in state.issues:
+            return h._send(404, {"message": "Not Found"})
+        if method == "GET":
+            return h.paginate(sorted(state.comments_on(number), key=lambda c: c["id"]), query)
+        if method == "POST":
+            state.next_id += 1
+            comment = {
+                "id": state.next_id,
+                "issue": number,
+                "body": body["body"],
+                "user": {"login": "github-actions[bot]"},
+            }
+            state.comments[state.next_id] = comment
+            return h._send(201, comment)
+    if m := re.fullmatch(r"/issues/comments/(\d+)", path):
+        found = state.comments.get(int(m.group(1)))
+        if found is None:
+            return h._send(404, {"message": "Not Found"})
+        if method == "PATCH":
+            found["body"] = body["body"]
+            return h._send(200, found)
+        if method == "DELETE":
+            del state.comments[found["id"]]
+            return h._send(204)
+    if path == "/issues":
+        if method == "GET":
+            wanted = query.get("labels")
+            matching = [
+                i
+                for _, i in sorted(state.issues.items())
+                if i["state"] == query.get("state", "open")
+                and (wanted is None or wanted in [label["name"] for label in i["labels"]])
+            ]
+            return h.paginate(matching, query)
+        if method == "POST":
+            number = max(state.issues, default=0) + 1
+            labels = [state.labels.setdefault(name, {"name": name}) for name in body["labels"]]
+            issue = {
+                "number": number,
+                "title": body["title"],
+                "body": body["body"],
+                "state": "open",
+                "labels": labels,
+            }
+            state.issues[number] = issue
+            return h._send(201, issue)
+    if (m := re.fullmatch(r"/issues/(\d+)", path)) and method == "PATCH":
+        target = state.issues.get(int(m.group(1)))
+        if target is None:
+            return h._send(404, {"message": "Not Found"})
+        target.update({k: v for k, v in body.items() if k in ("body", "state", "state_reason")})
+        return h._send(200, target)
+    if (m := re.fullmatch(r"/labels/([^/]+)", path)) and method == "GET":
+        label = state.labels.get(m.group(1))
+        return h._send(200, label) if label else h._send(404, {"message": "Not Found"})
+    if path == "/labels" and method == "POST":
+        state.labels[body["name"]] = body
+        return h._send(201, body)
+    if (m := re.fullmatch(r"/commits/([0-9a-f]+)/pulls", path)) and method == "GET":
+        return h.paginate(state.pulls_by_commit.get(m.group(1), []), query)
+    return h._send(404, {"message": f"fake GitHub has no {method} {path}"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: GitHubState) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.state = state
+
+
+class FakeGitHub:
+    """`with FakeGitHub(state) as api: api.url` — the API base URL on loopback."""
+
+    def __init__(self, state: GitHubState) -> None:
+        self.state = state
+        self._server = _Server(state)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> FakeGitHub:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)

@@ -1,0 +1,559 @@
+"""Run a workflow's jobs and `run:` steps for real, in order, the way a runner would.
+
+Parses the YAML, evaluates the `${{ }}` expressions the workflows use (contexts github,
+secrets, vars, steps, needs, env; ==, !=, &&, ||, !, status functions), gives each step the
+env the workflow gives it plus the runner's default variables, runs it with
+`bash --noprofile --norc -eo pipefail` in a workspace directory, and collects
+$GITHUB_OUTPUT. `uses:` steps are emulated: checkout and setup-python are no-ops (the
+workspace is prepared and orgctl is installed in this venv), upload-artifact records which
+files it would upload. A step that installs orgctl (`pip install .`) is skipped for the same
+reason. Nothing here reaches beyond loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO / ".github" / "workflows"
+
+
+def load_workflow(path: Path) -> dict[str, Any]:
+    data: dict[Any, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if True in data:  # YAML 1.1 reads the key `on` as the boolean true
+        data["on"] = data.pop(True)
+    return data
+
+
+def triggers(workflow: Mapping[str, Any]) -> dict[str, Any]:
+    on = workflow["on"]
+    if isinstance(on, str):
+        return {on: None}
+    if isinstance(on, list):
+        return dict.fromkeys(on)
+    return {k: (v if v is not None else {}) for k, v in on.items()}
+
+
+# --------------------------------------------------------------------------- expressions
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|&&|\|\||<=|>=|[!<>().,\[\]])"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_-]*|\*))"
+)
+
+
+class ExpressionError(ValueError):
+    pass
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            raise ExpressionError(f"cannot parse {text[pos:]!r}")
+        kind = match.lastgroup or ""
+        out.append((kind, match.group(kind)))
+        pos = match.end()
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    return out
+
+
+def truthy(value: Any) -> bool:
+    return value not in (None, False, 0, "", 0.0)
+
+
+def _loose_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.casefold() == b.casefold()
+    if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
+        # GitHub coerces mismatched types to numbers: '0' == 0 is true.
+        def num(x: Any) -> float | None:
+            try:
+                return float(x) if x not in (None, "") else 0.0
+            except (TypeError, ValueError):
+                return None
+
+        return num(a) is not None and num(a) == num(b)
+    return bool(a == b)
+
+
+def to_string(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+class _Parser:
+    def __init__(
+        self, text: str, contexts: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]
+    ) -> None:
+        self.tokens = _tokens(text)
+        self.pos = 0
+        self.contexts = contexts
+        self.functions = functions
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos][1] if self.pos < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> tuple[str, str]:
+        if self.pos >= len(self.tokens):
+            raise ExpressionError("unexpected end of expression")
+        token = self.tokens[self.pos]
+        if expected is not None and token[1] != expected:
+            raise ExpressionError(f"expected {expected!r}, got {token[1]!r}")
+        self.pos += 1
+        return token
+
+    def parse(self) -> Any:
+        value = self.or_()
+        if self.pos != len(self.tokens):
+            raise ExpressionError(f"unexpected {self.peek()!r}")
+        return value
+
+    def or_(self) -> Any:
+        value = self.and_()
+        while self.peek() == "||":
+            self.take()
+            right = self.and_()
+            value = value if truthy(value) else right
+        return value
+
+    def and_(self) -> Any:
+        value = self.compare()
+        while self.peek() == "&&":
+            self.take()
+            right = self.compare()
+            value = right if truthy(value) else value
+        return value
+
+    def compare(self) -> Any:
+        value = self.unary()
+        if self.peek() in ("==", "!="):
+            op = self.take()[1]
+            right = self.unary()
+            equal = _loose_equal(value, right)
+            return equal if op == "==" else not equal
+        return value
+
+    def unary(self) -> Any:
+        if self.peek() == "!":
+            self.take()
+            return not truthy(self.unary())
+        return self.primary()
+
+    def primary(self) -> Any:
+        kind, text = self.take()
+        if kind == "num":
+            return float(text) if "." in text else int(text)
+        if kind == "str":
+            return text[1:-1].replace("''", "'")
+        if text == "(":
+            inner = self.or_()
+            self.take(")")
+            return inner
+        if kind != "name":
+            raise ExpressionError(f"unexpected {text!r}")
+        if text in ("true", "false"):
+            return text == "true"
+        if text == "null":
+            return None
+        if self.peek() == "(":
+            self.take("(")
+            args: list[Any] = []
+            while self.peek() != ")":
+                args.append(self.or_())
+                if self.peek() == ",":
+                    self.take(",")
+            self.take(")")
+            if text not in self.functions:
+                raise ExpressionError(f"function {text}() is not emulated")
+            return self.functions[text](*args)
+        if text not in self.contexts:
+            raise ExpressionError(f"unknown context {text!r}")
+        value = self.contexts[text]
+        while self.peek() in (".", "["):
+            if self.take()[1] == ".":
+                key: Any = self.take()[1]
+            else:
+                key = self.or_()
+                self.take("]")
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value
+
+
+def evaluate(
+    expression: str,
+    contexts: Mapping[str, Any],
+    functions: Mapping[str, Callable[..., Any]] | None = None,
+) -> Any:
+    return _Parser(expression, contexts, functions or {}).parse()
+
+
+_INTERPOLATION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+
+
+def substitute(
+    text: str,
+    contexts: Mapping[str, Any],
+    functions: Mapping[str, Callable[..., Any]] | None = None,
+) -> str:
+    return _INTERPOLATION.sub(lambda m: to_string(evaluate(m.group(1), contexts, functions)), text)
+
+
+def condition(
+    text: Any, contexts: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]
+) -> bool:
+    if isinstance(text, bool):
+        return text
+    expression = str(text).strip()
+    match = re.fullmatch(r"\$\{\{(.*)\}\}", expression, re.DOTALL)
+    if match:
+        expression = match.group(1)
+    # GitHub adds success() to a condition that calls no status function.
+    if not re.search(r"\b(success|failure|always|cancelled)\(", expression):
+        expression = f"success() && ({expression})"
+    return truthy(evaluate(expression, contexts, functions))
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class StepResult:
+    job: str
+    name: str
+    id: str | None
+    outcome: str  # success | failure | skipped
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class JobResult:
+    id: str
+    result: str  # success | failure | skipped
+    steps: list[StepResult] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def step(self, name: str) -> StepResult:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"no step named {name!r} in job {self.id}: {[s.name for s in self.steps]}")
+
+
+@dataclass
+class RunResult:
+    jobs: dict[str, JobResult]
+    artifacts: dict[str, list[Path]]
+
+    @property
+    def steps(self) -> list[StepResult]:
+        return [s for job in self.jobs.values() for s in job.steps]
+
+    def output(self) -> str:
+        return "\n".join(s.stdout + s.stderr for s in self.steps)
+
+
+def _parse_output_file(path: Path) -> dict[str, str]:
+    outputs: dict[str, str] = {}
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            value: list[str] = []
+            i += 1
+            while i < len(lines) and lines[i] != delimiter:
+                value.append(lines[i])
+                i += 1
+            outputs[name] = "\n".join(value)
+        elif "=" in line:
+            name, value_text = line.split("=", 1)
+            outputs[name] = value_text
+        i += 1
+    return outputs
+
+
+def _constant(value: bool) -> Callable[[], bool]:
+    return lambda: value
+
+
+def _is_install_step(run: str) -> bool:
+    return bool(re.fullmatch(r"(python3? -m )?pip install (\.|-e \.)(\[[\w,]+\])?", run.strip()))
+
+
+@dataclass
+class Runner:
+    """One workflow run. `github` is the github context (event, repository, sha, …)."""
+
+    workflow_path: Path
+    workspace: Path
+    github: dict[str, Any]
+    secrets: dict[str, str] = field(default_factory=dict)
+    vars: dict[str, str] = field(default_factory=dict)
+    api_url: str = "http://127.0.0.1:9"
+    server_url: str = "https://github.test"
+    step_env: Callable[[dict[str, str]], dict[str, str]] = lambda env: {}
+    """Extra env for a step, given the env the workflow gives it (e.g. DINGTALK_BASE_URL)."""
+    timeout: float = 300.0
+    extra_path: list[Path] = field(default_factory=list)
+    """Directories put first on PATH (a stub `orgctl` for wiring tests)."""
+
+    def __post_init__(self) -> None:
+        self.workflow = load_workflow(self.workflow_path)
+        self.runner_temp = self.workspace.parent / f"{self.workspace.name}-runner-temp"
+        self.runner_temp.mkdir(parents=True, exist_ok=True)
+        self.home = self.workspace.parent / f"{self.workspace.name}-home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.event_path = self.runner_temp / "event.json"
+        self.event_path.write_text(json.dumps(self.github.get("event", {})))
+
+    # -- environment
+
+    def default_env(self) -> dict[str, str]:
+        path = [*map(str, self.extra_path), str(Path(sys.executable).parent)]
+        return {
+            "PATH": os.pathsep.join([*path, os.environ.get("PATH", "/usr/bin:/bin")]),
+            "HOME": str(self.home),
+            "LANG": "C.UTF-8",
+            "CI": "true",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_WORKSPACE": str(self.workspace),
+            "GITHUB_REPOSITORY": str(self.github["repository"]),
+            "GITHUB_API_URL": self.api_url,
+            "GITHUB_SERVER_URL": self.server_url,
+            "GITHUB_RUN_ID": str(self.github["run_id"]),
+            "GITHUB_RUN_ATTEMPT": str(self.github.get("run_attempt", 1)),
+            "GITHUB_SHA": str(self.github["sha"]),
+            "GITHUB_REF": str(self.github.get("ref", "refs/heads/main")),
+            "GITHUB_EVENT_NAME": str(self.github["event_name"]),
+            "GITHUB_EVENT_PATH": str(self.event_path),
+            "RUNNER_TEMP": str(self.runner_temp),
+        }
+
+    def github_context(self) -> dict[str, Any]:
+        return {
+            "workspace": str(self.workspace),
+            "server_url": self.server_url,
+            "api_url": self.api_url,
+            **self.github,
+        }
+
+    # -- jobs
+
+    def run(self) -> RunResult:
+        jobs: dict[str, JobResult] = {}
+        artifacts: dict[str, list[Path]] = {}
+        for job_id in self._job_order():
+            job = self.workflow["jobs"][job_id]
+            needs = job.get("needs", [])
+            needs = [needs] if isinstance(needs, str) else list(needs)
+            needs_ctx = {n: {"result": jobs[n].result, "outputs": jobs[n].outputs} for n in needs}
+            needed_failed = any(jobs[n].result == "failure" for n in needs)
+            needed_ok = all(jobs[n].result == "success" for n in needs)
+            functions = self._status_functions(
+                ok=_constant(needed_ok), failed=_constant(needed_failed)
+            )
+            contexts = self._contexts(needs=needs_ctx, steps={}, env={})
+            if "if" in job and not condition(job["if"], contexts, functions):
+                jobs[job_id] = JobResult(job_id, "skipped")
+                continue
+            if "if" not in job and not needed_ok:
+                jobs[job_id] = JobResult(job_id, "skipped")
+                continue
+            jobs[job_id] = self._run_job(job_id, job, needs_ctx, artifacts)
+        return RunResult(jobs, artifacts)
+
+    def _job_order(self) -> list[str]:
+        order: list[str] = []
+        jobs = self.workflow["jobs"]
+
+        def visit(job_id: str) -> None:
+            if job_id in order:
+                return
+            needs = jobs[job_id].get("needs", [])
+            for need in [needs] if isinstance(needs, str) else needs:
+                visit(need)
+            order.append(job_id)
+
+        for job_id in jobs:
+            visit(job_id)
+        return order
+
+    def _contexts(
+        self, *, needs: dict[str, Any], steps: dict[str, Any], env: dict[str, str]
+    ) -> dict[str, Any]:
+        return {
+            "github": self.github_context(),
+            "secrets": {**self.secrets, "GITHUB_TOKEN": self.github.get("token", "")},
+            "vars": self.vars,
+            "needs": needs,
+            "steps": steps,
+            "env": env,
+            "runner": {"os": "Linux", "temp": str(self.runner_temp)},
+            "matrix": {},
+            "inputs": {},
+            "job": {"status": "success"},
+        }
+
+    @staticmethod
+    def _status_functions(
+        ok: Callable[[], bool], failed: Callable[[], bool]
+    ) -> dict[str, Callable[..., Any]]:
+        def contains(haystack: Any, needle: Any) -> bool:
+            if isinstance(haystack, list):
+                return any(_loose_equal(item, needle) for item in haystack)
+            return to_string(needle).casefold() in to_string(haystack).casefold()
+
+        return {
+            "success": ok,
+            "failure": failed,
+            "always": lambda: True,
+            "cancelled": lambda: False,
+            "contains": contains,
+            "startsWith": lambda a, b: to_string(a).casefold().startswith(to_string(b).casefold()),
+            "fromJSON": lambda text: json.loads(to_string(text)),
+            "toJSON": lambda value: json.dumps(value),
+        }
+
+    def _run_job(
+        self,
+        job_id: str,
+        job: dict[str, Any],
+        needs: dict[str, Any],
+        artifacts: dict[str, list[Path]],
+    ) -> JobResult:
+        result = JobResult(job_id, "success")
+        steps_ctx: dict[str, Any] = {}
+        failed = False
+        functions = self._status_functions(ok=lambda: not failed, failed=lambda: failed)
+        workflow_env = {
+            k: substitute(str(v), self._contexts(needs=needs, steps={}, env={}))
+            for k, v in self.workflow.get("env", {}).items()
+        }
+        job_env = dict(workflow_env)
+        for k, v in job.get("env", {}).items():
+            job_env[k] = substitute(str(v), self._contexts(needs=needs, steps={}, env=job_env))
+        for index, step in enumerate(job["steps"]):
+            name = step.get("name") or step.get("uses") or step.get("run", "").splitlines()[0]
+            contexts = self._contexts(needs=needs, steps=steps_ctx, env=job_env)
+            if not condition(step.get("if", "success()"), contexts, functions):
+                result.steps.append(StepResult(job_id, name, step.get("id"), "skipped"))
+                if step.get("id"):
+                    steps_ctx[step["id"]] = {
+                        "outcome": "skipped",
+                        "conclusion": "skipped",
+                        "outputs": {},
+                    }
+                continue
+            env = dict(job_env)
+            for k, v in step.get("env", {}).items():
+                env[k] = substitute(
+                    str(v), self._contexts(needs=needs, steps=steps_ctx, env=env), functions
+                )
+            if "uses" in step:
+                outcome = self._emulate_action(step, contexts, functions, artifacts)
+                step_result = StepResult(job_id, name, step.get("id"), outcome, env=env)
+            elif _is_install_step(step["run"]):
+                step_result = StepResult(job_id, name, step.get("id"), "success", env=env)
+            else:
+                step_result = self._run_script(job_id, name, step, index, env)
+            result.steps.append(step_result)
+            if step.get("id"):
+                steps_ctx[step["id"]] = {
+                    "outcome": step_result.outcome,
+                    "conclusion": step_result.outcome,
+                    "outputs": step_result.outputs,
+                }
+            if step_result.outcome == "failure":
+                failed = True
+        result.result = "failure" if failed else "success"
+        contexts = self._contexts(needs=needs, steps=steps_ctx, env=job_env)
+        result.outputs = {
+            k: substitute(str(v), contexts, functions) for k, v in job.get("outputs", {}).items()
+        }
+        return result
+
+    def _emulate_action(
+        self,
+        step: dict[str, Any],
+        contexts: dict[str, Any],
+        functions: dict[str, Callable[..., Any]],
+        artifacts: dict[str, list[Path]],
+    ) -> str:
+        action = step["uses"].split("@")[0]
+        if action in ("actions/checkout", "actions/setup-python"):
+            return "success"
+        if action == "actions/upload-artifact":
+            inputs = {
+                k: substitute(str(v), contexts, functions) for k, v in step.get("with", {}).items()
+            }
+            files: list[Path] = []
+            for pattern in inputs["path"].split("\n"):
+                target = self.workspace / pattern.strip()
+                if target.is_dir():
+                    files += sorted(p for p in target.rglob("*") if p.is_file())
+                elif target.exists():
+                    files.append(target)
+            if not files and inputs.get("if-no-files-found", "warn") == "error":
+                return "failure"
+            artifacts[inputs.get("name", "artifact")] = files
+            return "success"
+        raise AssertionError(f"action {step['uses']} is not emulated by the harness")
+
+    def _run_script(
+        self, job_id: str, name: str, step: dict[str, Any], index: int, env: dict[str, str]
+    ) -> StepResult:
+        script = self.runner_temp / f"{job_id}-{index}.sh"
+        script.write_text(step["run"], encoding="utf-8")
+        output_file = self.runner_temp / f"{job_id}-{index}.output"
+        output_file.write_text("")
+        full_env = {**self.default_env(), **env, "GITHUB_OUTPUT": str(output_file)}
+        full_env.update(self.step_env(env))
+        shell = step.get("shell") or self.workflow.get("defaults", {}).get("run", {}).get("shell")
+        assert shell == "bash", f"{name}: the harness runs bash steps only"
+        completed = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=self.workspace,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=self.timeout,
+            check=False,
+        )
+        return StepResult(
+            job_id,
+            name,
+            step.get("id"),
+            "success" if completed.returncode == 0 else "failure",
+            exit_code=completed.returncode,
+            stdout=completed.stdout,
+            stderr=completed.stderr,
+            outputs=_parse_output_file(output_file),
+            env=full_env,
+        )

@@ -1,0 +1,138 @@
+"""The harness must read expressions and conditions the way GitHub does, or the end-to-end
+tests would prove nothing."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.workflows.harness import (
+    ExpressionError,
+    Runner,
+    condition,
+    evaluate,
+    substitute,
+)
+
+CONTEXTS = {
+    "github": {
+        "repository": "acme/org",
+        "event": {"pull_request": {"number": 7, "head": {"repo": {"full_name": "acme/org"}}}},
+    },
+    "steps": {"plan": {"outputs": {"exit-code": "3"}}},
+    "vars": {},
+    "needs": {"apply": {"outputs": {"sha": ""}}},
+}
+
+
+def status(failed: bool = False) -> dict[str, Callable[..., Any]]:
+    return {"success": lambda: not failed, "failure": lambda: failed, "always": lambda: True}
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ("github.event.pull_request.head.repo.full_name == github.repository", True),
+        ("steps.plan.outputs.exit-code != '0'", True),
+        ("steps.plan.outputs.exit-code == 3", True),  # GitHub coerces '3' == 3
+        ("steps.plan.outputs.exit-code == '0' || steps.plan.outputs.exit-code == '2'", False),
+        ("vars.ORGCTL_RUNNER || 'ubuntu-latest'", "ubuntu-latest"),
+        ("needs.apply.outputs.sha || 'abc'", "abc"),
+        ("!(1 == 2) && 'x'", "x"),
+        ("github.missing.deeper", None),
+        ("'it''s'", "it's"),
+        ("github.repository == 'ACME/ORG'", True),  # string comparison ignores case
+    ],
+)
+def test_evaluate(expression: str, value: object) -> None:
+    assert evaluate(expression, CONTEXTS) == value
+
+
+def test_substitute_formats_values_as_github_does() -> None:
+    text = "pr=${{ github.event.pull_request.number }} none=${{ github.nothing }} t=${{ 1 == 1 }}"
+    assert substitute(text, CONTEXTS) == "pr=7 none= t=true"
+
+
+def test_conditions_get_an_implicit_success() -> None:
+    assert condition("steps.plan.outputs.exit-code != '0'", CONTEXTS, status()) is True
+    # After a failed step, a plain condition is false: GitHub prepends success().
+    assert condition("steps.plan.outputs.exit-code != '0'", CONTEXTS, status(True)) is False
+    assert condition("always()", CONTEXTS, status(True)) is True
+    assert condition("failure()", CONTEXTS, status(True)) is True
+    assert condition("${{ failure() }}", CONTEXTS, status()) is False
+
+
+def test_unknown_syntax_is_an_error_not_a_silent_false() -> None:
+    with pytest.raises(ExpressionError):
+        evaluate("nosuchcontext.x", CONTEXTS)
+    with pytest.raises(ExpressionError):
+        evaluate("hashFiles('x')", CONTEXTS)
+
+
+def test_runner_runs_steps_in_order_with_outputs_env_and_status(tmp_path: Path) -> None:
+    workflow = tmp_path / "w.yml"
+    workflow.write_text(
+        """
+on: push
+defaults:
+  run:
+    shell: bash
+env:
+  TOP: top
+jobs:
+  first:
+    runs-on: ubuntu-latest
+    outputs:
+      word: ${{ steps.a.outputs.word }}
+    steps:
+      - id: a
+        env:
+          SECRET: ${{ secrets.S }}
+        run: |
+          echo "word=hello" >> "$GITHUB_OUTPUT"
+          test "$SECRET" = s3cret && test "$TOP" = top
+      - name: fails
+        run: |
+          false
+          echo never
+      - name: skipped after failure
+        run: echo should not run
+      - name: always
+        if: always()
+        run: echo "ran ${GITHUB_REPOSITORY}"
+  second:
+    needs: first
+    if: failure()
+    runs-on: ubuntu-latest
+    steps:
+      - env:
+          WORD: ${{ needs.first.outputs.word }}
+        run: echo "got $WORD"
+  third:
+    needs: first
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo third
+"""
+    )
+    subprocess.run(["git", "init", "-q", str(tmp_path / "ws")], check=True)
+    runner = Runner(
+        workflow,
+        tmp_path / "ws",
+        github={"repository": "acme/org", "run_id": 1, "sha": "0" * 40, "event_name": "push"},
+        secrets={"S": "s3cret"},
+    )
+    result = runner.run()
+    first = result.jobs["first"]
+    assert [s.outcome for s in first.steps] == ["success", "failure", "skipped", "success"]
+    assert first.steps[1].exit_code == 1
+    assert "never" not in first.steps[1].stdout  # bash -e stops at the failure
+    assert first.steps[3].stdout.strip() == "ran acme/org"
+    assert first.result == "failure"
+    assert first.outputs == {"word": "hello"}
+    assert result.jobs["second"].steps[0].stdout.strip() == "got hello"
+    assert result.jobs["third"].result == "skipped"

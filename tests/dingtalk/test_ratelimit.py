@@ -88,3 +88,28 @@ def test_each_api_has_its_own_limiter(clock: FakeClock):
 def test_nonsense_rates_are_refused(clock: FakeClock, qps: float):
     with pytest.raises(ValueError, match="qps"):
         RateLimiters(qps, clock)
+
+
+class LateClock(FakeClock):
+    """Every sleep overshoots by 10 ms, as a busy event loop's do."""
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds + 0.01)
+
+
+def test_late_wake_ups_do_not_slow_the_rate_down():
+    clock = LateClock()
+    limiter = RateLimiter(20.0, clock)
+    start = clock.monotonic()
+    grants: list[float] = []
+
+    async def run() -> None:
+        for _ in range(101):
+            await limiter.acquire()
+            grants.append(clock.monotonic() - start)
+
+    asyncio.run(run())
+    # 100 intervals of 50 ms, plus one overshoot: the schedule did not drift to 60 ms a call
+    assert grants[-1] == pytest.approx(5.01, abs=1e-9)
+    gaps = [b - a for a, b in itertools.pairwise(grants)]
+    assert min(gaps) >= 0.05 - limiter.tolerance

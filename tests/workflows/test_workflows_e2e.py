@@ -248,8 +248,7 @@ def test_apply_converges_then_drift_opens_and_closes_one_issue(world: World) -> 
 
     # Someone edits a managed person in the DingTalk console.
     person = org_people(world.workspace / "org")[0]
-    with world.sandbox.tenant.transaction():
-        world.sandbox.tenant.update_user(person["userid"], {"name": "控制台改的"})
+    world.sandbox.tenant.update_user(person["userid"], {"name": "控制台改的"})
     for _ in range(2):  # two nights of drift: still one issue
         drift = world.runner("drift", "schedule", {}).run()
         assert drift.jobs["drift"].result == "success", drift.output()

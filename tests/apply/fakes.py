@@ -1,0 +1,332 @@
+"""An in-memory DingTalk at the client's method level, and hand-made plans, for executor tests.
+
+`FakeDirectory` enforces the directory rules apply must respect (parent exists, unique sibling
+names, unique mobile/email, non-empty departments cannot be deleted, managers are members, no
+cycles) with DingTalk's errcodes, logs every write, and lets a test inject a fault per call:
+raise before the write (not applied) or after it (applied, but the caller never hears). The
+sandbox is the full emulation over HTTP; this fake makes exact fault sequences easy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.errors import DingTalkError, OutcomeUnknownError, TerminalError
+from reconciler.model import Department, Org, User, unkeyed
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    name: str
+    old: object
+    new: object
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    action: str
+    key: str
+    phase: int = 0
+    changes: tuple[FieldChange, ...] = ()
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+    destructive: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+
+
+def plan(*steps: Step) -> Plan:
+    return Plan(tuple(steps))
+
+
+Fault = Callable[[str, tuple[Any, ...]], "DingTalkError | None"]
+
+
+def terminal(api: str, errcode: int, errmsg: str = "rejected") -> TerminalError:
+    return TerminalError(api, errcode, errmsg)
+
+
+def unknown(api: str) -> OutcomeUnknownError:
+    return OutcomeUnknownError(api, -2, "ReadTimeout: no complete response")
+
+
+class FakeDirectory:
+    """DingTalk's contacts, in memory. Method names and shapes match DingTalkClient."""
+
+    def __init__(self) -> None:
+        self.depts: dict[int, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.writes: list[tuple[str, Any]] = []  # (api, argument) of every *applied* write
+        self.attempts: list[tuple[str, Any]] = []  # every write call, applied or not
+        self.reads: list[tuple[str, Any]] = []
+        self.before: list[Fault] = []  # a fault here means the write did not happen
+        self.after: list[Fault] = []  # a fault here means it happened, the answer was lost
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
+        self.max_total_in_flight = 0
+        self.timeline: list[tuple[str, str, Any]] = []  # ("start"|"end", api, arg)
+        self._next_id = 100
+
+    # ------------------------------------------------------------------ building
+
+    def add_department(
+        self, name: str, parent_id: int = 1, *, key: str | None = None, order: int = 0
+    ) -> int:
+        self._next_id += 1
+        self.depts[self._next_id] = {
+            "dept_id": self._next_id,
+            "name": name,
+            "parent_id": parent_id,
+            "order": order,
+            "source_identifier": key,
+            "dept_manager_userid_list": [],
+        }
+        return self._next_id
+
+    def add_user(self, userid: str, name: str, mobile: str, dept_ids: list[int], **extra: Any):
+        self.users[userid] = {
+            "userid": userid,
+            "name": name,
+            "mobile": mobile,
+            "dept_id_list": list(dept_ids),
+            **extra,
+        }
+
+    def live(self) -> Org:
+        """The directory as an Org (what the snapshot would read)."""
+        keys = {1: "root"}
+        for dept_id, d in self.depts.items():
+            keys[dept_id] = d["source_identifier"] or unkeyed(dept_id)
+        departments = [
+            Department(
+                key=keys[dept_id],
+                name=d["name"],
+                parent=keys[d["parent_id"]],
+                order=d["order"],
+                managers=tuple(sorted(d["dept_manager_userid_list"])),
+                dept_id=dept_id,
+                source_identifier=d["source_identifier"],
+            )
+            for dept_id, d in self.depts.items()
+        ]
+        users = [
+            User(
+                userid=u["userid"],
+                name=u["name"],
+                mobile=u["mobile"],
+                email=u.get("email"),
+                departments=tuple(sorted(keys[i] for i in u["dept_id_list"])),
+            )
+            for u in self.users.values()
+        ]
+        return Org.of(departments, users)
+
+    def key_of(self, dept_id: int) -> str | None:
+        return self.depts[dept_id]["source_identifier"] if dept_id in self.depts else None
+
+    def id_of(self, key: str) -> int:
+        for dept_id, d in self.depts.items():
+            if d["source_identifier"] == key:
+                return dept_id
+        raise KeyError(key)
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _write(self, api: str, arg: Any, apply: Callable[[], Any]) -> Any:
+        self.attempts.append((api, arg))
+        self.in_flight[api] = self.in_flight.get(api, 0) + 1
+        self.max_in_flight[api] = max(self.max_in_flight.get(api, 0), self.in_flight[api])
+        self.max_total_in_flight = max(self.max_total_in_flight, sum(self.in_flight.values()))
+        self.timeline.append(("start", api, arg))
+        try:
+            await asyncio.sleep(0)  # let other steps start: concurrency is observable
+            await asyncio.sleep(0)
+            for fault in self.before:
+                error = fault(api, (arg,))
+                if error is not None:
+                    raise error
+            result = apply()
+            self.writes.append((api, arg))
+            for fault in self.after:
+                error = fault(api, (arg,))
+                if error is not None:
+                    raise error
+            return result
+        finally:
+            self.in_flight[api] -= 1
+            self.timeline.append(("end", api, arg))
+
+    def _children(self, dept_id: int) -> list[int]:
+        return [i for i, d in self.depts.items() if d["parent_id"] == dept_id]
+
+    def _sibling_named(self, parent_id: int, name: str, other_than: int | None = None) -> bool:
+        return any(
+            d["name"] == name and i != other_than
+            for i, d in self.depts.items()
+            if d["parent_id"] == parent_id
+        )
+
+    def _members(self, dept_id: int) -> list[str]:
+        return [u for u, d in self.users.items() if dept_id in d["dept_id_list"]]
+
+    def _exists(self, dept_id: int) -> bool:
+        return dept_id == 1 or dept_id in self.depts
+
+    # ------------------------------------------------------------------ writes
+
+    async def create_department(
+        self,
+        *,
+        name: str,
+        parent_id: int,
+        order: int | None = None,
+        source_identifier: str | None = None,
+    ) -> int:
+        api = "department/create"
+
+        def apply() -> int:
+            if not self._exists(parent_id):
+                raise terminal(api, 60004)
+            if self._sibling_named(parent_id, name):
+                raise terminal(api, 60021)
+            new_id = self.add_department(name, parent_id, key=source_identifier, order=order or 0)
+            return new_id
+
+        result: int = await self._write(api, {"name": name, "parent_id": parent_id}, apply)
+        return result
+
+    async def update_department(self, dept_id: int, **fields: Any) -> None:
+        api = "department/update"
+
+        def apply() -> None:
+            if dept_id == 1:
+                raise terminal(api, 60018)
+            if dept_id not in self.depts:
+                raise terminal(api, 60003)
+            dept = self.depts[dept_id]
+            parent_id = fields.get("parent_id", dept["parent_id"])
+            name = fields.get("name", dept["name"])
+            if not self._exists(parent_id):
+                raise terminal(api, 60004)
+            walk = parent_id
+            while walk != 1:
+                if walk == dept_id:
+                    raise terminal(api, 60010)
+                walk = self.depts[walk]["parent_id"]
+            if self._sibling_named(parent_id, name, other_than=dept_id):
+                raise terminal(api, 60021)
+            managers = fields.get("managers")
+            if managers is not None and any(
+                dept_id not in self.users.get(m, {}).get("dept_id_list", []) for m in managers
+            ):
+                raise terminal(api, 40031, "不存在的userId")
+            for k, v in fields.items():
+                if k == "managers":
+                    dept["dept_manager_userid_list"] = list(v)
+                else:
+                    dept[k] = v
+
+        await self._write(api, {"dept_id": dept_id, **fields}, apply)
+
+    async def delete_department(self, dept_id: int) -> None:
+        api = "department/delete"
+
+        def apply() -> None:
+            if dept_id == 1:
+                raise terminal(api, 60007)
+            if dept_id not in self.depts:
+                raise terminal(api, 60003)
+            if self._children(dept_id):
+                raise terminal(api, 60006)
+            if self._members(dept_id):
+                raise terminal(api, 60005)
+            del self.depts[dept_id]
+
+        await self._write(api, dept_id, apply)
+
+    async def create_user(self, fields: Mapping[str, Any]) -> str:
+        api = "user/create"
+        userid = str(fields["userid"])
+
+        def apply() -> str:
+            if userid in self.users:
+                raise terminal(api, 60102)
+            if any(u["mobile"] == fields["mobile"] for u in self.users.values()):
+                raise terminal(api, 60104, f"手机号码{fields['mobile']}在公司中已存在")
+            email = fields.get("email")
+            if email and any(u.get("email") == email for u in self.users.values()):
+                raise terminal(api, 60106)
+            if not all(self._exists(d) for d in fields["dept_id_list"]):
+                raise terminal(api, 60003)
+            manager = fields.get("manager_userid")
+            if manager and manager not in self.users:
+                raise terminal(api, 60128)
+            self.users[userid] = {**fields, "dept_id_list": list(fields["dept_id_list"])}
+            return userid
+
+        result: str = await self._write(api, dict(fields), apply)
+        return result
+
+    async def update_user(self, userid: str, fields: Mapping[str, Any]) -> None:
+        api = "user/update"
+
+        def apply() -> None:
+            if userid not in self.users:
+                raise terminal(api, 60121)
+            if "mobile" in fields:
+                raise terminal(api, 41054)
+            email = fields.get("email")
+            if email and any(u.get("email") == email for k, u in self.users.items() if k != userid):
+                raise terminal(api, 60106)
+            if "dept_id_list" in fields and not all(
+                self._exists(d) for d in fields["dept_id_list"]
+            ):
+                raise terminal(api, 60003)
+            self.users[userid].update(fields)
+
+        await self._write(api, {"userid": userid, **fields}, apply)
+
+    async def delete_user(self, userid: str) -> None:
+        api = "user/delete"
+
+        def apply() -> None:
+            if userid not in self.users:
+                raise terminal(api, 60121)
+            del self.users[userid]
+            for dept in self.depts.values():
+                if userid in dept["dept_manager_userid_list"]:
+                    dept["dept_manager_userid_list"].remove(userid)
+
+        await self._write(api, userid, apply)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get_user(self, userid: str) -> dict[str, Any] | None:
+        self.reads.append(("user/get", userid))
+        user = self.users.get(userid)
+        return dict(user) if user is not None else None
+
+    async def get_department(self, dept_id: int) -> dict[str, Any]:
+        self.reads.append(("department/get", dept_id))
+        if dept_id not in self.depts:
+            raise terminal("department/get", 60003)
+        return dict(self.depts[dept_id])
+
+    async def list_sub_department_ids(self, dept_id: int) -> list[int]:
+        self.reads.append(("department/listsubid", dept_id))
+        return self._children(dept_id)
+
+    async def get_userid_by_mobile(self, mobile: str) -> str | None:
+        self.reads.append(("user/getbymobile", mobile))
+        for userid, user in self.users.items():
+            if user["mobile"] == mobile:
+                return userid
+        return None

@@ -1,0 +1,406 @@
+"""The executor against an in-memory directory: ordering, failures, unknown outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from reconciler.apply import ApplyReport, Outcome, StepEvent, apply_plan
+from reconciler.clock import FakeClock
+from reconciler.errors import DingTalkError, ThrottledError
+from tests.apply.fakes import FakeDirectory, FieldChange, Plan, Step, plan, terminal, unknown
+
+MOBILE_A = "+86-15172391968"
+MOBILE_B = "+86-13800138000"
+MOBILE_C = "+86-13912345678"
+
+
+def run(p: Plan, directory: FakeDirectory, clock: FakeClock, **options: Any) -> ApplyReport:
+    live = directory.live()
+    return asyncio.run(apply_plan(p, directory, live, clock=clock, **options))
+
+
+def outcomes(report: ApplyReport) -> dict[str, Outcome]:
+    return {r.step_id: r.outcome for r in report.results}
+
+
+def create_dept(key: str, name: str, parent: str = "root", **kw: Any) -> Step:
+    requires = () if parent == "root" else (f"department.create:{parent}",)
+    return Step(
+        f"department.create:{key}",
+        "create_department",
+        key,
+        phase=1,
+        payload={"key": key, "name": name, "parent": parent, "order": 10},
+        requires=kw.get("requires", requires),
+    )
+
+
+def create_user(userid: str, mobile: str, departments: tuple[str, ...], **payload: Any) -> Step:
+    requires = payload.pop("requires", ())
+    return Step(
+        f"user.create:{userid}",
+        "create_user",
+        userid,
+        phase=4,
+        payload={
+            "userid": userid,
+            "name": userid.title(),
+            "mobile": mobile,
+            "departments": departments,
+            **payload,
+        },
+        requires=requires,
+    )
+
+
+def delete_user(userid: str, **kw: Any) -> Step:
+    return Step(
+        f"user.delete:{userid}",
+        "delete_user",
+        userid,
+        phase=3,
+        payload={"userid": userid},
+        destructive=True,
+        **kw,
+    )
+
+
+def test_new_departments_get_ids_before_their_children_and_members(clock: FakeClock) -> None:
+    directory = FakeDirectory()
+    p = plan(
+        create_dept("eng", "研发中心"),
+        create_dept("platform", "平台组", parent="eng"),
+        create_user("zhangsan", MOBILE_A, ("platform",), requires=("department.create:platform",)),
+    )
+    report = run(p, directory, clock)
+
+    assert report.ok
+    assert report.exit_code == 0
+    eng, platform = directory.id_of("eng"), directory.id_of("platform")
+    assert directory.depts[platform]["parent_id"] == eng
+    assert directory.users["zhangsan"]["dept_id_list"] == [platform]
+    created = {r.key: r.dept_id for r in report.done if r.action == "create_department"}
+    assert created == {"eng": eng, "platform": platform}
+
+
+def test_a_failed_step_skips_its_dependents_and_nothing_else(clock: FakeClock) -> None:
+    directory = FakeDirectory()
+    directory.add_department("研发中心", key="taken")  # sibling name clash: 60021
+    p = plan(
+        create_dept("eng", "研发中心"),
+        create_dept("platform", "平台组", parent="eng"),
+        create_user("zhangsan", MOBILE_A, ("platform",), requires=("department.create:platform",)),
+        create_dept("sales", "销售部"),
+        create_user("lisi", MOBILE_B, ("sales",), requires=("department.create:sales",)),
+    )
+    report = run(p, directory, clock)
+
+    assert outcomes(report) == {
+        "department.create:eng": Outcome.FAILED,
+        "department.create:platform": Outcome.SKIPPED,
+        "user.create:zhangsan": Outcome.SKIPPED,
+        "department.create:sales": Outcome.DONE,
+        "user.create:lisi": Outcome.DONE,
+    }
+    failed = report.failed[0]
+    assert failed.errcode == 60021
+    assert failed.hint == "a sibling department already has this name"
+    skipped = {r.step_id: r.message for r in report.skipped}
+    assert "department.create:eng failed" in skipped["department.create:platform"]
+    assert "department.create:platform was skipped" in skipped["user.create:zhangsan"]
+    assert report.exit_code == 1
+    assert "lisi" in directory.users
+    assert "zhangsan" not in directory.users
+
+
+def test_mobile_taken_names_the_holder(clock: FakeClock) -> None:
+    directory = FakeDirectory()
+    directory.add_user("wangwu", "王五", MOBILE_A, [1])
+    report = run(plan(create_user("zhangsan", MOBILE_A, ("root",))), directory, clock)
+
+    (failed,) = report.failed
+    assert failed.errcode == 60104
+    assert failed.hint == "mobile already used by userid wangwu"
+
+
+def test_invitation_pending_is_not_a_failure(clock: FakeClock) -> None:
+    directory = FakeDirectory()
+    directory.before.append(
+        lambda api, args: terminal(api, 40103, "需要对方同意") if api == "user/create" else None
+    )
+    directory.add_department("销售部", key="sales")
+    p = plan(
+        create_user("zhangsan", MOBILE_A, ("sales",)),
+        Step(
+            "department.managers:sales",
+            "set_managers",
+            "sales",
+            phase=6,
+            payload={"dept": "sales", "managers": ("zhangsan",)},
+            requires=("user.create:zhangsan",),
+        ),
+    )
+    report = run(p, directory, clock)
+
+    assert outcomes(report) == {
+        "user.create:zhangsan": Outcome.PENDING,
+        "department.managers:sales": Outcome.SKIPPED,
+    }
+    assert "pending" in report.skipped[0].message
+    assert report.ok
+    assert report.exit_code == 0
+
+
+def test_replace_whose_create_fails_reports_the_person_absent(clock: FakeClock) -> None:
+    directory = FakeDirectory()
+    directory.add_user("zhangsan", "张三", MOBILE_A, [1])
+    directory.add_user("wangwu", "王五", MOBILE_B, [1])  # holds the new mobile
+    p = plan(
+        delete_user("zhangsan"),
+        create_user("zhangsan", MOBILE_B, ("root",), requires=("user.delete:zhangsan",)),
+    )
+    report = run(p, directory, clock)
+
+    assert outcomes(report)["user.delete:zhangsan"] is Outcome.DONE
+    assert outcomes(report)["user.create:zhangsan"] is Outcome.FAILED
+    (absent,) = report.absent
+    assert absent.userid == "zhangsan"
+    assert "mobile already used by userid wangwu" in absent.reason
+    assert not report.ok
+
+
+def test_swapped_mobiles_are_freed_before_they_are_taken(clock: FakeClock) -> None:
+    directory = FakeDirectory()
+    directory.add_user("zhangsan", "张三", MOBILE_A, [1])
+    directory.add_user("lisi", "李四", MOBILE_B, [1])
+    # Plan order alone is enough sequentially; the executor must keep it under concurrency.
+    p = plan(
+        delete_user("zhangsan"),
+        delete_user("lisi"),
+        create_user("zhangsan", MOBILE_B, ("root",), requires=("user.delete:zhangsan",)),
+        create_user("lisi", MOBILE_A, ("root",), requires=("user.delete:lisi",)),
+    )
+    report = run(p, directory, clock, concurrency=8)
+
+    assert report.ok, report.failed
+    assert directory.users["zhangsan"]["mobile"] == MOBILE_B
+    assert directory.users["lisi"]["mobile"] == MOBILE_A
+
+
+# ------------------------------------------------------------------ unknown outcomes
+
+
+def lose_answer_once(api_name: str) -> Any:
+    """A fault for `after`: the first write on ``api_name`` happens, its answer is lost."""
+    state = {"fired": False}
+
+    def fault(api: str, args: tuple[Any, ...]) -> DingTalkError | None:
+        if api == api_name and not state["fired"]:
+            state["fired"] = True
+            return unknown(api)
+        return None
+
+    return fault
+
+
+def test_create_department_whose_answer_was_lost_is_adopted_not_repeated(
+    clock: FakeClock,
+) -> None:
+    directory = FakeDirectory()
+    directory.after.append(lose_answer_once("department/create"))
+    p = plan(
+        create_dept("eng", "研发中心"),
+        create_user("zhangsan", MOBILE_A, ("eng",), requires=("department.create:eng",)),
+    )
+    report = run(p, directory, clock)
+
+    assert report.ok
+    creates = [a for a in directory.attempts if a[0] == "department/create"]
+    assert len(creates) == 1  # read, found it, never sent again
+    assert ("department/listsubid", 1) in directory.reads
+    eng = directory.id_of("eng")
+    assert directory.users["zhangsan"]["dept_id_list"] == [eng]
+    assert "re-reading shows it applied" in report.done[0].message
+
+
+@pytest.mark.parametrize(
+    ("api", "step"),
+    [
+        ("user/create", create_user("zhangsan", MOBILE_C, ("root",))),
+        ("user/delete", delete_user("lisi")),
+        (
+            "user/update",
+            Step(
+                "user.update:lisi",
+                "update_user",
+                "lisi",
+                phase=5,
+                changes=(FieldChange("name", "李四", "李四四"),),
+                payload={"userid": "lisi", "name": "李四四"},
+            ),
+        ),
+        (
+            "department/delete",
+            Step(
+                "department.delete:old",
+                "delete_department",
+                "old",
+                phase=7,
+                payload={"dept": "old"},
+            ),
+        ),
+        (
+            "department/update",
+            Step(
+                "department.update:old",
+                "update_department",
+                "old",
+                phase=2,
+                changes=(FieldChange("name", "旧部门", "新部门"),),
+                payload={"dept": "old", "name": "新部门"},
+            ),
+        ),
+    ],
+)
+def test_lost_answers_are_checked_by_reading_never_resent(
+    clock: FakeClock, api: str, step: Step
+) -> None:
+    directory = FakeDirectory()
+    directory.add_department("旧部门", key="old")
+    directory.add_user("lisi", "李四", MOBILE_B, [1])
+    directory.after.append(lose_answer_once(api))
+    report = run(plan(step), directory, clock)
+
+    assert report.ok, report.failed
+    assert [a for a in directory.attempts if a[0] == api] == [
+        w for w in directory.writes if w[0] == api
+    ]
+    assert len(directory.attempts) == 1
+
+
+def test_a_write_that_never_arrived_is_sent_again_after_the_read(clock: FakeClock) -> None:
+    directory = FakeDirectory()
+    directory.add_user("lisi", "李四", MOBILE_B, [1])
+    state = {"n": 0}
+
+    def drop_first(api: str, args: tuple[Any, ...]) -> DingTalkError | None:
+        state["n"] += 1
+        return unknown(api) if state["n"] == 1 else None
+
+    directory.before.append(drop_first)
+    step = Step(
+        "user.update:lisi",
+        "update_user",
+        "lisi",
+        phase=5,
+        changes=(FieldChange("title", None, "工程师"),),
+        payload={"userid": "lisi", "title": "工程师"},
+    )
+    events: list[StepEvent] = []
+    report = run(plan(step), directory, clock, on_event=events.append)
+
+    assert report.ok
+    assert directory.users["lisi"]["title"] == "工程师"
+    assert [e.kind for e in events] == ["start", "verify", "retry", "done"]
+    assert report.done[0].attempts == 2
+
+
+def test_unknown_outcomes_are_bounded(clock: FakeClock) -> None:
+    directory = FakeDirectory()
+    directory.before.append(lambda api, args: unknown(api))
+    report = run(plan(create_user("zhangsan", MOBILE_A, ("root",))), directory, clock)
+
+    (failed,) = report.failed
+    assert failed.attempts == 3
+    assert len(directory.attempts) == 3
+    assert directory.users == {}
+
+
+def test_throttles_that_escape_the_client_back_off_on_the_clock(clock: FakeClock) -> None:
+    directory = FakeDirectory()
+    throttles = iter([ThrottledError("user/create", 90018, "too fast")] * 2)
+    directory.before.append(lambda api, args: next(throttles, None))
+    report = run(plan(create_user("zhangsan", MOBILE_A, ("root",))), directory, clock)
+
+    assert report.ok
+    assert report.done[0].attempts == 3
+    assert len(clock.sleeps) == 2
+    assert 1.0 <= clock.sleeps[0] < 1.5 <= 2.0 <= clock.sleeps[1]
+
+
+# ------------------------------------------------------------------ scheduling
+
+
+def test_concurrency_one_runs_strictly_in_plan_order(clock: FakeClock) -> None:
+    directory = FakeDirectory()
+    steps = [create_user(f"u{i}", f"+86-1380013{i:04d}", ("root",)) for i in range(6)]
+    steps.insert(3, create_dept("eng", "研发中心"))
+    report = run(plan(*steps), directory, clock, concurrency=1)
+
+    assert report.ok
+    assert directory.max_total_in_flight == 1
+    started = [arg for kind, _, arg in directory.timeline if kind == "start"]
+    assert [a["userid"] if "userid" in a else a["name"] for a in started] == [
+        "u0",
+        "u1",
+        "u2",
+        "研发中心",
+        "u3",
+        "u4",
+        "u5",
+    ]
+
+
+def test_independent_steps_on_different_apis_overlap_within_the_bound(clock: FakeClock) -> None:
+    directory = FakeDirectory()
+    for i in range(10):
+        directory.add_user(f"old{i}", "x", f"+86-1390013{i:04d}", [1])
+    steps = [delete_user(f"old{i}") for i in range(10)]
+    steps += [create_user(f"u{i}", f"+86-1380013{i:04d}", ("root",)) for i in range(10)]
+    report = run(plan(*steps), directory, clock, concurrency=4)
+
+    assert report.ok
+    assert directory.max_total_in_flight == 4
+    # Fair between APIs: user creates did not wait for the deletes' phase to finish.
+    assert directory.max_in_flight["user/create"] >= 2
+    assert directory.max_in_flight["user/delete"] >= 2
+
+
+def test_cancelling_stops_the_run_and_the_journal_says_how_far_it_got(clock: FakeClock) -> None:
+    directory = FakeDirectory()
+    steps = [create_user(f"u{i}", f"+86-1380013{i:04d}", ("root",)) for i in range(20)]
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.records: list[tuple[str, dict[str, object]]] = []
+
+        def write(self, event: str, **fields: object) -> None:
+            self.records.append((event, fields))
+
+    journal = Recorder()
+
+    async def main() -> None:
+        task = asyncio.create_task(
+            apply_plan(
+                plan(*steps),
+                directory,
+                directory.live(),
+                clock=clock,
+                journal=journal,
+                concurrency=2,
+            )
+        )
+        while len(directory.writes) < 5:
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert 5 <= len(directory.users) < 20
+    event, fields = journal.records[-1]
+    assert event == "end"
+    assert fields["not_run"] == 20 - int(str(fields["done"]))

@@ -636,6 +636,22 @@ def decide_failure_report(
     ]
 
 
+def decide_failure_resolved(open_issues: Sequence[Issue], comment: str) -> list[IssueAction]:
+    """After a green apply, close the open failure issue(s): DingTalk matches main again."""
+    actions: list[IssueAction] = []
+    for issue in find_marked_issues(open_issues, FAILURE_MARKER):
+        actions += [CommentOnIssue(issue.number, comment), CloseIssue(issue.number)]
+    return actions
+
+
+def build_failure_resolved_comment(sha: str, run_url: str) -> str:
+    commit = f"`{sha[:12]}`" if sha else "the head of `main`"
+    return (
+        f"orgctl apply succeeded for {commit} ({_run_link(run_url)}): "
+        "DingTalk matches `org/` again. Closing.\n"
+    )
+
+
 # --------------------------------------------------------------------------- client
 
 

@@ -3,6 +3,7 @@
     orgctl gh comment --pr N --file plan.md [--exit-code N] [--errors-file F]
     orgctl gh drift-issue --file plan.md --exit-code N
     orgctl gh report-failure [--sha SHA] [--exit-code N]
+    orgctl gh resolve-failure [--sha SHA]
 
 Each reads GITHUB_TOKEN, GITHUB_REPOSITORY and GITHUB_API_URL (Actions sets the last two)
 and the run's URL from GITHUB_SERVER_URL/GITHUB_RUN_ID. Each exits 0 once GitHub shows the
@@ -135,3 +136,20 @@ def report_failure(
             actions = github.decide_failure_report(pull, issues, body)
             for line in github.execute_issue_actions(client, actions):
                 out(line)
+
+
+@gh.command("resolve-failure")
+def resolve_failure(
+    sha: Annotated[str, typer.Option(help="Commit that was applied (default: GITHUB_SHA).")] = "",
+) -> None:
+    """After a successful apply, close the open orgctl-apply-failure issue, if any."""
+    with reported():
+        commit = sha or os.environ.get("GITHUB_SHA", "")
+        comment = github.build_failure_resolved_comment(commit, github.run_url_from_env(os.environ))
+        with github.GitHubClient.from_env(os.environ) as client:
+            issues = client.list_open_issues(github.FAILURE_LABEL)
+            done = github.execute_issue_actions(
+                client, github.decide_failure_resolved(issues, comment)
+            )
+        for line in done or ["no open apply-failure issue: nothing to do"]:
+            out(line)

@@ -391,3 +391,16 @@ def test_parse_link_header() -> None:
     assert links["next"].endswith("page=2")
     assert links["last"].endswith("page=5")
     assert gh.parse_link_header(None) == {}
+
+
+def test_a_green_apply_closes_only_our_failure_issues() -> None:
+    ours = Issue(4, gh.FAILURE_TITLE, "<!-- orgctl-apply-failure -->\nold", "open")
+    other = Issue(5, "something else", "no marker", "open", (gh.FAILURE_LABEL,))
+    assert gh.decide_failure_resolved([ours, other], "ok") == [
+        CommentOnIssue(4, "ok"),
+        CloseIssue(4),
+    ]
+    assert gh.decide_failure_resolved([other], "ok") == []
+    text = gh.build_failure_resolved_comment("f" * 40, "https://gh/run/3")
+    assert "`ffffffffffff`" in text
+    assert "https://gh/run/3" in text

@@ -172,7 +172,10 @@ def test_apply_is_serialised_never_cancelled_and_reports_failures(workflows) -> 
     assert apply["concurrency"] == {"group": "orgctl-apply", "cancel-in-progress": False}
     report = apply["jobs"]["report"]
     assert report["needs"] == "apply"
-    assert report["if"] == "failure()"
+    assert report["if"] == "${{ !cancelled() && needs.apply.result != 'skipped' }}"
+    conditions = {step.get("name"): step.get("if") for step in report["steps"]}
+    assert conditions["Tell the merged PR (or open an issue)"] == "needs.apply.result == 'failure'"
+    assert conditions["Close an open failure issue"] == "needs.apply.result == 'success'"
     upload = [s for s in apply["jobs"]["apply"]["steps"] if "upload-artifact" in s.get("uses", "")]
     assert upload
     assert upload[0]["if"] == "always()"

@@ -292,8 +292,10 @@ def test_apply_uses_write_credentials_and_keeps_the_journal(wiring: Wiring) -> N
     assert apply.result == "success", result.output()
     assert ["apply", "org", "--yes"] in wiring.calls()
     assert [p.name for p in result.artifacts["orgctl-journal-1"]] == ["20260101T000000Z-stub.jsonl"]
-    assert result.jobs["report"].result == "skipped"
-    assert wiring.github.requests == []
+    report = result.jobs["report"]
+    assert report.step("Tell the merged PR (or open an issue)").outcome == "skipped"
+    assert "nothing to do" in report.step("Close an open failure issue").stdout
+    assert wiring.github.writes() == []
 
 
 def test_apply_failure_reports_on_the_merged_pr(wiring: Wiring) -> None:
@@ -315,3 +317,15 @@ def test_apply_failure_without_a_pr_opens_then_reuses_one_issue(wiring: Wiring) 
     assert [label["name"] for label in issue["labels"]] == [gh.FAILURE_LABEL]
     assert "safety rule" in issue["body"]
     assert len(wiring.github.comments_on(issue["number"])) == 1  # the second failure
+
+
+def test_a_green_apply_closes_the_failure_issue(wiring: Wiring) -> None:
+    wiring.exits["apply"] = 1
+    wiring.run("apply", "workflow_dispatch")
+    (issue,) = wiring.github.issues.values()
+    assert issue["state"] == "open"
+    wiring.exits["apply"] = 0
+    result = wiring.run("apply", "workflow_dispatch")
+    assert result.jobs["report"].result == "success", result.output()
+    assert issue["state"] == "closed"
+    assert "succeeded" in wiring.github.comments_on(issue["number"])[-1]["body"]

@@ -10,10 +10,11 @@ Output is stable: the same live state dumps to the same bytes (no timestamps, so
 re-dump diffs cleanly in git. Only fields with a value are written: a field left out of YAML is
 unmanaged, and writing ``title: null`` would mean something else.
 
-Live departments without a ``source_identifier`` get a generated key, ``dept-<dept_id>``. A
-plan from the dump then shows an *adopt* step that writes that key into DingTalk — correct: it
-is what makes the department's identity stable. A tenant orgctl created has every key, so its
-dump plans to no changes.
+Live departments without a ``source_identifier`` get a generated key, ``dept-<dept_id>`` (and
+one whose identifier the schema would refuse gets a slug of it). A plan from the dump then
+shows an *adopt* step that writes that key into DingTalk — correct: it is what makes the
+department's identity stable. A tenant orgctl created has every key, so its dump plans to no
+changes.
 """
 
 from __future__ import annotations
@@ -55,29 +56,39 @@ def dump_org(live: Org) -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
+KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+"""What the schema allows as a department key (schemas/org.schema.json ``$defs.key``)."""
+
+
 def generated_keys(live: Org) -> dict[DeptKey, DeptKey]:
-    """live key → dumped key: itself, or ``dept-<dept_id>`` for an unkeyed department
-    (suffixed ``-2``, ``-3`` … in the unlikely case a real key already has that name)."""
-    taken = {key for key in live.departments if not is_unkeyed(key)}
+    """live key → dumped key. A key the schema accepts stays. An unkeyed department gets
+    ``dept-<dept_id>``; a ``source_identifier`` set by another tool that is not a valid key
+    (``HR 001``) becomes a slug of it (``hr-001``) or ``dept-<dept_id>``. Either way the next
+    plan adopts the department, writing the new key into DingTalk. Collisions get ``-2``, ``-3``
+    …, assigned in dept_id order so the result is the same every time."""
     keys: dict[DeptKey, DeptKey] = {ROOT: ROOT}
-    for key in sorted(live.departments, key=_unkeyed_order):
-        if not is_unkeyed(key):
-            keys[key] = key
-            continue
-        base = f"dept-{key[1:]}"
+    taken = {key for key in live.departments if KEY_PATTERN.match(key) and key != ROOT}
+    renamed = sorted(
+        (d for d in live.departments.values() if d.key not in taken),
+        key=lambda d: (d.dept_id if d.dept_id is not None else -1, d.key),
+    )
+    for key in taken:
+        keys[key] = key
+    for dept in renamed:
+        ident = str(dept.dept_id) if dept.dept_id is not None else dept.key.lstrip("#")
+        base = f"dept-{ident}" if is_unkeyed(dept.key) else _slug(dept.key, ident)
         candidate, n = base, 1
         while candidate in taken:
             n += 1
             candidate = f"{base}-{n}"
         taken.add(candidate)
-        keys[key] = candidate
+        keys[dept.key] = candidate
     return keys
 
 
-def _unkeyed_order(key: DeptKey) -> tuple[int, str]:
-    # Number order for "#12" < "#100", so suffixes are assigned the same way every time.
-    digits = key[1:]
-    return (int(digits), key) if is_unkeyed(key) and digits.isdigit() else (-1, key)
+def _slug(key: DeptKey, ident: str) -> DeptKey:
+    slug = re.sub(r"[^a-z0-9_-]+", "-", key.lower()).strip("-_")[:60].strip("-_")
+    return slug if KEY_PATTERN.match(slug) and slug != ROOT else f"dept-{ident}"
 
 
 def _key(keys: Mapping[DeptKey, DeptKey], key: DeptKey) -> DeptKey:

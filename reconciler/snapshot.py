@@ -190,13 +190,13 @@ class _Reader:
         active = [TREE, DEPARTMENTS, MEMBERS]
         if self.all_managers or self.managers_of:
             active.append(MANAGERS)
-        # Enough workers per stream to keep its limiter busy while answers are in flight;
-        # the client's max_in_flight caps the total.
-        per_stream = max(1, self.client.max_in_flight // len(active))
+        # Each stream gets as many workers as the client lets requests be in flight, so it
+        # can keep its limiter busy however long answers take (20 QPS × 300 ms = 6 in
+        # flight); the client's max_in_flight caps the total across streams.
         workers = [
             asyncio.create_task(self._work(self.streams[name], handlers[name]))
             for name in active
-            for _ in range(per_stream)
+            for _ in range(self.client.max_in_flight)
         ]
         self.parent_of[ROOT_DEPT_ID] = ROOT_DEPT_ID
         self.streams[TREE].put(ROOT_DEPT_ID)

@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 
 from reconciler.cli.app import command, err, is_terminal, out, reported
-from reconciler.dump import dump_org
+from reconciler.dump import dump_org, generated_keys
 from reconciler.errors import InputError
-from reconciler.model import Org, is_unkeyed
+from reconciler.model import Org
 from reconciler.snapshot import STREAMS, Progress, read_live
 from reconciler.target import Target, open_target
 
@@ -118,17 +118,17 @@ def _summary(
     elapsed: float,
     managers: bool,
 ) -> str:
-    unkeyed = sum(1 for key in live.departments if is_unkeyed(key))
+    rekeyed = sum(1 for live_key, key in generated_keys(live).items() if live_key != key)
     lines = [
         f"wrote {files} files to {out_dir}/: {len(live.departments)} departments, "
         f"{len(live.users)} users ({calls} API calls, {elapsed:.1f} s)"
     ]
     if replaced:
         lines.append(f"replaced {replaced} YAML files that were there before")
-    if unkeyed:
+    if rekeyed:
         lines.append(
-            f"{unkeyed} departments have no source_identifier: dumped with keys dept-<id>; "
-            "the next plan adopts them (writes the key into DingTalk)"
+            f"{rekeyed} departments have no usable source_identifier: dumped with new keys "
+            "(dept-<id>); the next plan adopts them (writes the key into DingTalk)"
         )
     if not managers:
         lines.append("users' managers were not read (--managers reads them: one call per user)")

@@ -56,7 +56,7 @@ def test_dump_writes_the_tree_and_people_and_says_where_it_read_them(tmp_path: P
     assert lines[0].startswith("target: sandbox tenant ")
     assert lines[0].endswith("(--sandbox)")
     assert "2 departments, 2 users" in lines[1]
-    assert "1 departments have no source_identifier" in output
+    assert "1 departments have no usable source_identifier" in output
     written = sorted(
         str(p.relative_to(tmp_path / "org")) for p in (tmp_path / "org").rglob("*.yaml")
     )

@@ -192,3 +192,23 @@ def test_a_sandbox_snapshot_dumps_and_reads_back_unchanged(clock: FakeClock):
         for u in yaml.safe_load(text)["users"]
     ]
     assert sorted(userids) == sorted(live.users)
+
+
+def test_identifiers_the_schema_refuses_get_valid_keys():
+    live = Org.of(
+        [
+            Department(key="HR 001", name="人事", parent=ROOT, dept_id=7),
+            Department(key="研发", name="研发", parent="HR 001", dept_id=8),
+            Department(key="Root", name="总部", parent=ROOT, dept_id=9),
+            Department(key="hr-001", name="已有", parent=ROOT, dept_id=10),
+        ]
+    )
+    keys = generated_keys(live)
+    assert keys == {
+        ROOT: ROOT,
+        "hr-001": "hr-001",
+        "HR 001": "hr-001-2",
+        "研发": "dept-8",
+        "Root": "dept-9",
+    }
+    assert "parent: hr-001-2" in dump_org(live)["departments.yaml"]

@@ -217,7 +217,7 @@ def test_a_terminal_error_is_not_retried_and_stops_the_read(tenant: FakeDingTalk
 def test_retries_exhausted_fail_the_snapshot(tenant: FakeDingTalk, clock: FakeClock):
     tenant.script(GET, *[httpx.Response(503)] * 3)
     with pytest.raises(SnapshotError, match="HTTP 503"):
-        snapshot(tenant, clock, max_tries=3, max_in_flight=3)
+        snapshot(tenant, clock, max_tries=3, max_in_flight=1)
 
 
 def test_a_token_expiring_mid_snapshot_is_refreshed(tenant: FakeDingTalk, clock: FakeClock):

@@ -18,6 +18,7 @@ tenant's clock: no check point appears before it has happened.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -206,8 +207,10 @@ class CheckPoint:
         return record
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def generated_day(userid: str, day: dt.date) -> tuple[CheckPoint, ...]:
-    """The day's check points as generated, before any upload and regardless of "now"."""
+    """The day's check points as generated, before any upload and regardless of "now".
+    Cached: a paged attendance/list recomputes its whole chunk on every page."""
     if not is_workday(day):
         return ()
     points = []
@@ -323,27 +326,33 @@ def today(tenant: Tenant) -> dt.date:
     return dt.datetime.fromtimestamp(tenant.clock.now(), TZ).date()
 
 
-def _kept(tenant: Tenant, day: dt.date) -> bool:
-    current = today(tenant)
-    return current - dt.timedelta(days=RETENTION_DAYS) <= day <= current
-
-
-def uploads_of(tenant: Tenant, userid: str, day: dt.date) -> tuple[Upload, ...]:
-    start = local_ms(day, dt.time(0))
-    end = local_ms(day + dt.timedelta(days=1), dt.time(0))
+def _uploads(
+    tenant: Tenant, userids: Sequence[str], first: dt.date, last: dt.date
+) -> dict[tuple[str, dt.date], list[Upload]]:
+    """Uploaded punches of `userids` on work dates first..last, by (userid, work date)."""
+    if not userids:
+        return {}
+    marks = ",".join("?" * len(userids))
+    start = local_ms(first, dt.time(0))
+    end = local_ms(last + dt.timedelta(days=1), dt.time(0))
     with tenant.lock:
         rows = tenant.db.execute(
             "SELECT id, userid, device_name, device_id, check_ms, photo_url "
-            "FROM attendance_uploads WHERE userid = ? AND check_ms >= ? AND check_ms < ? "
-            "ORDER BY check_ms, id",
-            (userid, start, end),
+            f"FROM attendance_uploads WHERE userid IN ({marks}) AND check_ms >= ? "
+            "AND check_ms < ? ORDER BY check_ms, id",
+            (*userids, start, end),
         ).fetchall()
-    return tuple(
-        Upload(
+    found: dict[tuple[str, dt.date], list[Upload]] = {}
+    for r in rows:
+        upload = Upload(
             r["id"], r["userid"], r["device_name"], r["device_id"], r["check_ms"], r["photo_url"]
         )
-        for r in rows
-    )
+        found.setdefault((upload.userid, work_date_of(upload.check_ms)), []).append(upload)
+    return found
+
+
+def uploads_of(tenant: Tenant, userid: str, day: dt.date) -> tuple[Upload, ...]:
+    return tuple(_uploads(tenant, [userid], day, day).get((userid, day), ()))
 
 
 def _exists(tenant: Tenant, userids: Sequence[str]) -> set[str]:
@@ -357,14 +366,34 @@ def _exists(tenant: Tenant, userids: Sequence[str]) -> set[str]:
         return {r["userid"] for r in rows}
 
 
-def day_results(tenant: Tenant, userid: str, day: dt.date) -> list[dict[str, Any]]:
-    """What attendance/list answers for one person and one work date, now: the brute-force
-    truth tests compare exports with."""
-    if not _kept(tenant, day) or not _exists(tenant, [userid]):
-        return []
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def results_between(
+    tenant: Tenant, userids: Sequence[str], first: dt.date, last: dt.date
+) -> list[dict[str, Any]]:
+    """attendance/list's records for `userids` × first..last as of now, in answer order
+    (request order of people, then date, then OnDuty before OffDuty). The brute-force truth
+    tests compare exports with."""
+    known = _exists(tenant, userids)
+    current = today(tenant)
+    oldest = current - dt.timedelta(days=RETENTION_DAYS)
     now_ms = round(tenant.clock.now() * 1000)
-    points = _apply_uploads(generated_day(userid, day), uploads_of(tenant, userid, day))
-    return [p.as_result() for p in points if p.happened_ms <= now_ms]
+    uploads = _uploads(tenant, [u for u in userids if u in known], first, last)
+    records: list[dict[str, Any]] = []
+    for userid in userids:
+        if userid not in known:
+            continue  # wrong ids give an empty result [AL]
+        for day in _days(max(first, oldest), min(last, current)):
+            points = _apply_uploads(generated_day(userid, day), uploads.get((userid, day), ()))
+            records.extend(p.as_result() for p in points if p.happened_ms <= now_ms)
+    return records
+
+
+def day_results(tenant: Tenant, userid: str, day: dt.date) -> list[dict[str, Any]]:
+    """What attendance/list answers for one person and one work date, now."""
+    return results_between(tenant, [userid], day, day)
 
 
 def _punch_record(point: CheckPoint, check_ms: int, *, legal: bool = True) -> dict[str, Any]:
@@ -404,52 +433,69 @@ def _punch_record(point: CheckPoint, check_ms: int, *, legal: bool = True) -> di
     return record
 
 
-def day_punches(tenant: Tenant, userid: str, day: dt.date) -> list[dict[str, Any]]:
-    """What attendance/listRecord knows of one person's day, now: every punch, invalid ones
-    included, sorted by time. Days without a punch (NotSigned) have none."""
-    if not _kept(tenant, day) or not _exists(tenant, [userid]):
-        return []
+def punches_between(
+    tenant: Tenant, userids: Sequence[str], first: dt.date, last: dt.date
+) -> list[dict[str, Any]]:
+    """What attendance/listRecord knows of `userids` on work dates first..last, now: every
+    punch, invalid ones included, by person then time. NotSigned check points have none."""
+    known = _exists(tenant, userids)
+    current = today(tenant)
+    oldest = current - dt.timedelta(days=RETENTION_DAYS)
     now_ms = round(tenant.clock.now() * 1000)
-    records: list[dict[str, Any]] = []
-    for point in generated_day(userid, day):
-        if point.check_ms is None or point.source_type not in PUNCH_SOURCES:
+    uploads = _uploads(tenant, [u for u in userids if u in known], first, last)
+    base = {"OnDuty": ON_DUTY, "OffDuty": OFF_DUTY}
+    found: list[dict[str, Any]] = []
+    for userid in userids:
+        if userid not in known:
             continue
-        records.append(_punch_record(point, point.check_ms))
-        if _unit(userid, day, f"{point.check_type}.invalid") < 0.03:
-            # A rejected extra punch (e.g. a mocked location): listRecord returns it, marked.
-            records.append(_punch_record(point, point.check_ms - 120_000, legal=False))
-    base = {"OnDuty": local_ms(day, ON_DUTY), "OffDuty": local_ms(day, OFF_DUTY)}
-    for upload in uploads_of(tenant, userid, day):
-        check_type = check_type_of(upload.check_ms)
-        point = CheckPoint(
-            userid,
-            day,
-            check_type,
-            base[check_type],
-            "",
-            "Normal",
-            UPLOAD_SOURCE,
-            upload.check_ms,
-            0,
-            None,
-            _stable_id(140_000_000_000, userid, day, check_type, "plan"),
+        records: list[dict[str, Any]] = []
+        for day in _days(max(first, oldest), min(last, current)):
+            for point in generated_day(userid, day):
+                if point.check_ms is None or point.source_type not in PUNCH_SOURCES:
+                    continue
+                records.append(_punch_record(point, point.check_ms))
+                if _unit(userid, day, f"{point.check_type}.invalid") < 0.03:
+                    # A rejected extra punch (e.g. a mocked location): returned, marked.
+                    records.append(_punch_record(point, point.check_ms - 120_000, legal=False))
+            for upload in uploads.get((userid, day), ()):
+                check_type = check_type_of(upload.check_ms)
+                point = CheckPoint(
+                    userid,
+                    day,
+                    check_type,
+                    local_ms(day, base[check_type]),
+                    "",
+                    "Normal",
+                    UPLOAD_SOURCE,
+                    upload.check_ms,
+                    0,
+                    None,
+                    _stable_id(140_000_000_000, userid, day, check_type, "plan"),
+                )
+                record = _punch_record(point, upload.check_ms)
+                record.update(
+                    id=UPLOAD_ID_BASE + upload.id,
+                    deviceId=upload.device_id,
+                    deviceSN=upload.device_id,
+                    locationMethod="ATM",
+                )
+                for key in ("userAddress", "userLatitude", "userLongitude", "userAccuracy"):
+                    record.pop(key)
+                if upload.photo_url:
+                    record["photoUrl"] = upload.photo_url
+                records.append(record)
+        found.extend(
+            sorted(
+                (r for r in records if r["userCheckTime"] <= now_ms),
+                key=lambda r: (r["userCheckTime"], r["id"]),
+            )
         )
-        record = _punch_record(point, upload.check_ms)
-        record.update(
-            id=UPLOAD_ID_BASE + upload.id,
-            deviceId=upload.device_id,
-            deviceSN=upload.device_id,
-            locationMethod="ATM",
-        )
-        for key in ("userAddress", "userLatitude", "userLongitude", "userAccuracy"):
-            record.pop(key)
-        if upload.photo_url:
-            record["photoUrl"] = upload.photo_url
-        records.append(record)
-    return sorted(
-        (r for r in records if r["userCheckTime"] <= now_ms),
-        key=lambda r: (r["userCheckTime"], r["id"]),
-    )
+    return found
+
+
+def day_punches(tenant: Tenant, userid: str, day: dt.date) -> list[dict[str, Any]]:
+    """What attendance/listRecord knows of one person's work date, now."""
+    return punches_between(tenant, [userid], day, day)
 
 
 # --- request parsing ---------------------------------------------------------------------
@@ -508,14 +554,7 @@ def attendance_list(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(INVALID_PARAM, "workDateTo 早于 workDateFrom")
     if (last - first).days >= MAX_DAYS:
         raise ApiError(SPAN_TOO_LARGE, "时间跨度太大")
-    known = _exists(tenant, userids)
-    records = [
-        record
-        for userid in userids
-        if userid in known
-        for offset_days in range((last - first).days + 1)
-        for record in day_results(tenant, userid, first + dt.timedelta(days=offset_days))
-    ]
+    records = results_between(tenant, userids, first, last)
     page = records[offset : offset + limit]
     return {
         "errcode": 0,
@@ -535,19 +574,11 @@ def attendance_list_record(tenant: Tenant, body: dict[str, Any]) -> dict[str, An
     if end - start > dt.timedelta(days=MAX_DAYS):
         raise ApiError(SPAN_TOO_LARGE, "时间跨度太大")
     start_ms, end_ms = _ms(start), _ms(end)
-    known = _exists(tenant, userids)
-    records: list[dict[str, Any]] = []
-    for userid in userids:
-        if userid not in known:
-            continue
-        day = start.date()
-        while day <= end.date():
-            records.extend(
-                r
-                for r in day_punches(tenant, userid, day)
-                if start_ms <= r["userCheckTime"] <= end_ms
-            )
-            day += dt.timedelta(days=1)
+    records = [
+        r
+        for r in punches_between(tenant, userids, start.date(), end.date())
+        if start_ms <= r["userCheckTime"] <= end_ms
+    ]
     return {"errcode": 0, "errmsg": "ok", "recordresult": records}
 
 

@@ -10,6 +10,7 @@ sandbox is the full emulation over HTTP; this fake makes exact fault sequences e
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,7 +62,7 @@ def unknown(api: str) -> OutcomeUnknownError:
 class FakeDirectory:
     """DingTalk's contacts, in memory. Method names and shapes match DingTalkClient."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self.depts: dict[int, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.writes: list[tuple[str, Any]] = []  # (api, argument) of every *applied* write
@@ -74,6 +75,9 @@ class FakeDirectory:
         self.max_total_in_flight = 0
         self.timeline: list[tuple[str, str, Any]] = []  # ("start"|"end", api, arg)
         self._next_id = 100
+        # Writes take a random number of event-loop turns, so one started later may land
+        # first, as over a network: an ordering bug shows up as a rule violation.
+        self._jitter = random.Random(seed)
 
     # ------------------------------------------------------------------ building
 
@@ -147,8 +151,8 @@ class FakeDirectory:
         self.max_total_in_flight = max(self.max_total_in_flight, sum(self.in_flight.values()))
         self.timeline.append(("start", api, arg))
         try:
-            await asyncio.sleep(0)  # let other steps start: concurrency is observable
-            await asyncio.sleep(0)
+            for _ in range(1 + self._jitter.randrange(6)):
+                await asyncio.sleep(0)
             for fault in self.before:
                 error = fault(api, (arg,))
                 if error is not None:

@@ -404,3 +404,118 @@ def test_cancelling_stops_the_run_and_the_journal_says_how_far_it_got(clock: Fak
     event, fields = journal.records[-1]
     assert event == "end"
     assert fields["not_run"] == 20 - int(str(fields["done"]))
+
+
+# ------------------------------------------------------------------ derived orderings
+
+
+def _dept_step(action: str, ident: str, phase: int, **payload: Any) -> Step:
+    return Step(f"department.{action}:{ident}", action, ident, phase=phase, payload={**payload})
+
+
+def _user_step(action: str, userid: str, phase: int, **payload: Any) -> Step:
+    return Step(
+        f"user.{action}:{userid}",
+        action,
+        userid,
+        phase=phase,
+        payload={"userid": userid, **payload},
+    )
+
+
+def _scenario_swap(d: FakeDirectory) -> Plan:
+    d.add_user("a", "甲", MOBILE_A, [1])
+    d.add_user("b", "乙", MOBILE_B, [1])
+    return plan(
+        _user_step("delete_user", "a", 3),
+        _user_step("delete_user", "b", 3),
+        _user_step("create_user", "a", 4, name="甲", mobile=MOBILE_B, departments=("root",)),
+        _user_step("create_user", "b", 4, name="乙", mobile=MOBILE_A, departments=("root",)),
+    )
+
+
+def _scenario_email(d: FakeDirectory) -> Plan:
+    d.add_user("old", "旧", MOBILE_A, [1], email="x@example.com")
+    return plan(
+        _user_step("delete_user", "old", 3),
+        _user_step(
+            "create_user",
+            "new",
+            4,
+            name="新",
+            mobile=MOBILE_B,
+            departments=("root",),
+            email="x@example.com",
+        ),
+    )
+
+
+def _scenario_empty_before_delete(d: FakeDirectory) -> Plan:
+    doomed = d.add_department("旧部门", key="old")
+    d.add_department("新部门", key="new")
+    for n in range(4):
+        d.add_user(f"u{n}", "人", f"+86-1380013{n:04d}", [doomed])
+    return plan(
+        *[_user_step("update_user", f"u{n}", 5, departments=("new",)) for n in range(4)],
+        _dept_step("delete_department", "old", 7, dept="old"),
+    )
+
+
+def _scenario_move_under_moved(d: FakeDirectory) -> Plan:
+    a = d.add_department("甲", key="a")
+    d.add_department("乙", a, key="b")  # live: a > b; desired: b > a
+    return plan(
+        _dept_step("update_department", "b", 2, dept="b", parent="root"),
+        _dept_step("update_department", "a", 2, dept="a", parent="b"),
+    )
+
+
+def _scenario_child_of_new(d: FakeDirectory) -> Plan:
+    return plan(
+        _dept_step("create_department", "p", 1, key="p", name="父"),
+        _dept_step("create_department", "c", 1, key="c", name="子", parent="p"),
+        _user_step("create_user", "u", 4, name="人", mobile=MOBILE_A, departments=("c",)),
+    )
+
+
+def _scenario_manager_joins_first(d: FakeDirectory) -> Plan:
+    d.add_department("部门", key="x")
+    d.add_user("boss", "老板", MOBILE_A, [1])
+    return plan(
+        _user_step("update_user", "boss", 5, departments=("root", "x")),
+        _dept_step("set_managers", "x", 6, dept="x", managers=("boss",)),
+    )
+
+
+def _scenario_names_rotate(d: FakeDirectory) -> Plan:
+    d.add_department("甲", key="x")
+    d.add_department("乙", key="y")
+    return plan(
+        _dept_step("update_department", "x", 2, dept="x", name="丙"),
+        _dept_step("update_department", "y", 2, dept="y", name="甲"),
+    )
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        _scenario_swap,
+        _scenario_email,
+        _scenario_empty_before_delete,
+        _scenario_move_under_moved,
+        _scenario_child_of_new,
+        _scenario_manager_joins_first,
+        _scenario_names_rotate,
+    ],
+)
+def test_orderings_dingtalk_needs_hold_even_without_requires(clock: FakeClock, scenario) -> None:
+    """Plans whose only ordering is their step order still run correctly at full concurrency:
+    the executor derives the orderings from what the steps touch. Each scenario runs under
+    several interleavings (the fake's jitter seed)."""
+    for seed in range(12):
+        directory = FakeDirectory(seed)
+        p = scenario(directory)
+        assert all(not s.requires for s in p.steps)
+        report = run(p, directory, clock, concurrency=16)
+        assert report.ok, (seed, [(r.step_id, r.errcode) for r in report.failed])
+        assert len(report.done) == len(p.steps)

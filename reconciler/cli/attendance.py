@@ -193,7 +193,8 @@ def _run_export(
     max_calls: int | None,
     sandbox: bool,
 ) -> tuple[str, Export, Org]:
-    """Everything that can be checked offline is checked before the target is even opened."""
+    """Dates, zone, window and selectors are all checked before the first attendance call;
+    dates and zone even before the target is opened."""
     tz_name = timezone or DEFAULT_POLICY.timezone
     tz = zone(tz_name)
     start, end = parse_date(from_, "--from"), parse_date(to, "--to")
@@ -224,6 +225,8 @@ async def _export(
     async with target:
         live = await read_live(target.client)
         plan = plan_export(live, window, departments=departments, users=users, max_calls=max_calls)
+        if not plan.userids:
+            err("note: nobody is in the selected departments: the export is empty")
         budget = f", at most {max_calls}" if max_calls is not None else ""
         err(f"{plan.describe()}{budget}; {QUOTA_NOTE}")
         with _progress(plan.estimated_calls, len(plan.chunks)) as report:

@@ -394,3 +394,16 @@ def test_a_terminal_gets_a_progress_bar(db: Path, monkeypatch: pytest.MonkeyPatc
     assert result.exit_code == 0, result.output
     assert "attendance: 1/1 chunks" not in result.stderr  # not the plain lines
     assert result.stdout.count("\n") == 21
+
+
+def test_an_empty_department_exports_nothing_without_calling(
+    db: Path, clock: FakeClock, spy: Spy
+) -> None:
+    with opened(db, clock) as sb:
+        sb.tenant.add_department("空部门", source_identifier="empty")
+    result = orgctl("export", *PAST_WEEKS, "--department", "empty", "--sandbox")
+    assert result.exit_code == 0, result.output
+    assert "nobody is in the selected departments" in result.stderr
+    assert result.stdout.splitlines() == [result.stdout.splitlines()[0]]
+    assert result.stdout.startswith("userid,name,department,work_date,")
+    assert spy.calls == []

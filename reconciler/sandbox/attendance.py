@@ -4,15 +4,17 @@ topapi/attendance/record/upload, with the shapes, limits and errcodes of referen
 The emulated org works 09:00–18:00 Asia/Shanghai on weekdays. Every person's day is
 *generated*: a seeded hash of (userid, work date) picks each check point's result, punch time,
 location and source, so the same tenant answers the same way on every run and a test can
-compute the expected answer directly (`day_results`, `day_punches`) without the API. Punches
+compute the expected answer directly (`results_between`, `punches_between` and their one-day
+forms `day_results`, `day_punches`) without the API. Punches
 uploaded through record/upload are stored and take part like real punches: they show up in
 listRecord and can change the day's result for the check point they fall in.
 
-Rules kept from DingTalk: at most 50 userids per call; attendance/list covers at most 7 dates
-(both ends included) and listRecord at most 7 days (time of day counting), else errcode 41041
-"时间跨度太大"; ``limit`` at most 50; nothing older than 180 days is kept (queries answer
-empty for those days, uploads are refused); unknown userids just give no records. "Now" is the
-tenant's clock: no check point appears before it has happened.
+Rules kept from DingTalk: attendance/list covers at most 7 dates (both ends included) and
+listRecord at most 7 days (time of day counting), else errcode 41041 "时间跨度太大"; at most
+50 userids and ``limit`` at most 50, else 40035 (DingTalk's errcode for these is not
+documented); nothing older than 180 days is kept (queries answer empty for those days, as no
+errcode is documented; uploads are refused); unknown userids just give no records. "Now" is
+the tenant's clock: no check point appears before it has happened.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ plan made from a partial read would delete what it could not see.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -120,6 +121,23 @@ def live_extension(raw: object) -> dict[str, str] | None:
     return dict(sorted(values.items())) or None
 
 
+def live_user(userid: UserId, item: Mapping[str, Any]) -> User:
+    """A ``user/list`` item as a User, without departments (keys come last) or manager."""
+    return User(
+        userid=userid,
+        name=clean_text(item.get("name")) or "",
+        departments=(),
+        mobile=live_mobile(item.get("mobile"), item.get("state_code")),
+        title=clean_text(item.get("title")),
+        email=clean_text(item.get("email")),
+        job_number=clean_text(item.get("job_number")),
+        telephone=clean_text(item.get("telephone")),
+        work_place=clean_text(item.get("work_place")),
+        remark=clean_remark(item.get("remark")),
+        extension=live_extension(item.get("extension")),
+    )
+
+
 def _int(value: object) -> int | None:
     if isinstance(value, bool):
         return None
@@ -173,7 +191,7 @@ class _Reader:
         )
         self.parent_of: dict[int, int] = {}  # from the walk
         self.departments: dict[int, dict[str, Any]] = {}  # department/get results
-        self.users: dict[UserId, dict[str, Any]] = {}  # first user/list item per userid
+        self.users: dict[UserId, User] = {}  # departments=() until the keys are known
         self.user_depts: dict[UserId, set[int]] = {}
         self.managers: dict[UserId, str | None] = {}
         self.streams = {name: _Stream(name) for name in STREAMS}
@@ -272,7 +290,10 @@ class _Reader:
                     continue
                 depts = self.user_depts.get(userid)
                 if depts is None:
-                    self.users[userid] = item
+                    # Normalise now, while the limiters make us wait anyway: for 10k users
+                    # phonenumbers alone costs seconds of CPU that would otherwise come
+                    # after the last answer.
+                    self.users[userid] = live_user(userid, item)
                     depts = self.user_depts[userid] = set()
                     if self.all_managers or userid in self.managers_of:
                         self.streams[MANAGERS].put(userid)
@@ -343,24 +364,14 @@ class _Reader:
                     source_identifier=clean_text(raw.get("source_identifier")),
                 )
             )
-        users = []
-        for userid, raw in self.users.items():
-            users.append(
-                User(
-                    userid=userid,
-                    name=clean_text(raw.get("name")) or "",
-                    departments=tuple(sorted({key_of(d) for d in self.user_depts[userid]})),
-                    mobile=live_mobile(raw.get("mobile"), raw.get("state_code")),
-                    title=clean_text(raw.get("title")),
-                    email=clean_text(raw.get("email")),
-                    job_number=clean_text(raw.get("job_number")),
-                    telephone=clean_text(raw.get("telephone")),
-                    work_place=clean_text(raw.get("work_place")),
-                    remark=clean_remark(raw.get("remark")),
-                    manager=self.managers.get(userid),
-                    extension=live_extension(raw.get("extension")),
-                )
+        users = [
+            dataclasses.replace(
+                user,
+                departments=tuple(sorted({key_of(d) for d in self.user_depts[userid]})),
+                manager=self.managers.get(userid),
             )
+            for userid, user in self.users.items()
+        ]
         departments.sort(key=lambda d: d.key)
         users.sort(key=lambda u: u.userid)
         return Org.of(departments, users)

@@ -343,6 +343,16 @@ _BAIL_ANYWHERE = re.compile("[\t\r\x85\u2028\u2029\ufeff]")
 # A block-mapping key: a plain name (no quotes, no indicators), then ':' and a space or EOL.
 _KEY = re.compile(r"([^\s#'\"\[\]{},&*!|>%@`?:<=-][^\s:#,\[\]{}]*):(?: +|$)")
 _PLAIN_FIRST_BAD = frozenset(",[]{}#&*!|>'\"%@`")
+# The everyday line in one regex call: "key: value  # comment" where the value is plain
+# (group 2: it may hold ':' not followed by a space and '#' not preceded by one; trailing
+# spaces are not part of it), "double quoted" without escapes (3) or 'single quoted' (4).
+# Anything else (flow, escapes, "key:" alone) goes the longer way through `inline`.
+_KEY_SCALAR = re.compile(
+    r"([^\s#'\"\[\]{},&*!|>%@`?:<=-][^\s:#,\[\]{}]*): +"
+    r"(?:([^ '\"\[\]{},#&*!|>%@`?:-](?:[^ :]|:(?=[^ ])| +(?=[^ #]))*)"
+    r"|\"([^\"\\]*)\"|'([^']*(?:''[^']*)*)')"
+    r"(?: +#.*| *)$"
+)
 _FLOW_ITEM = re.compile(r"[^\s\-?:#,\[\]{}&*!|>'\"%@`<=][^:#,\[\]{}'\"]*")
 _FLOW_BAD = re.compile(r"[\[\]{}'\"#?]")
 _DQ_ESCAPES = {
@@ -458,6 +468,8 @@ class _FastParser:
         lines = self.lines
         count = len(lines)
         key_match = _KEY.match
+        key_scalar = _KEY_SCALAR.match
+        maybe_typed = _MAYBE_TYPED
         inline = self.inline
         start = (lines[i][0] << _SHIFT) | indent
         data: dict[str, Any] = {}
@@ -466,6 +478,32 @@ class _FastParser:
             number, line_indent, content = lines[i]
             if line_indent != indent:
                 break
+            scalar = key_scalar(content)
+            if scalar is not None:
+                key = scalar.group(1)
+                if key in marks:
+                    raise _Bail  # duplicate key: the slow path reports it
+                which = scalar.lastindex or 2
+                text = scalar.group(which)
+                if which == 2:  # plain: YAML may type it
+                    value_pos = indent + scalar.start(2)
+                    if text[0] in maybe_typed:
+                        data[key], value_marks = _resolve(text)
+                    else:
+                        data[key], value_marks = text, None
+                else:  # quoted: always a string; the mark is on the quote
+                    value_pos = indent + scalar.start(which) - 1
+                    data[key] = text if which == 3 else text.replace("''", "'")
+                    value_marks = None
+                marks[key] = (
+                    (number << _SHIFT) | indent,
+                    (number << _SHIFT) | value_pos,
+                    value_marks,
+                )
+                i += 1
+                if i < count and lines[i][1] > indent:
+                    raise _Bail  # a scalar continued on the next line
+                continue
             match = key_match(content)
             if match is None:
                 if _is_entry(content):

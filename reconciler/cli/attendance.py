@@ -38,6 +38,7 @@ from reconciler.attendance.upload import (
 from reconciler.attendance.window import Window, check_window, local_today, parse_date, zone
 from reconciler.cli.app import app, err, is_terminal, out, reported
 from reconciler.errors import InputError, QuotaExhaustedError
+from reconciler.load import load_policy
 from reconciler.model import Org
 from reconciler.policy import DEFAULT_POLICY
 from reconciler.snapshot import read_live
@@ -49,6 +50,7 @@ attendance_app = typer.Typer(
 )
 app.add_typer(attendance_app, name="attendance")
 
+POLICY_FILE = "orgctl.yaml"
 QUOTA_NOTE = "attendance calls count against the org's monthly API quota (5,000 on standard)"
 MISSING_SHOWN = 10
 
@@ -84,8 +86,16 @@ TimezoneOption = Annotated[
     str | None,
     typer.Option(
         "--timezone",
-        help=f"The org's IANA time zone, for dates and times (default: the policy's, "
-        f"{DEFAULT_POLICY.timezone}).",
+        help="The org's IANA time zone, for dates and times (default: timezone in the "
+        f"policy file, else {DEFAULT_POLICY.timezone}).",
+    ),
+]
+OrgOption = Annotated[
+    Path,
+    typer.Option(
+        "--org",
+        help="The desired-state directory whose orgctl.yaml gives the org's time zone.",
+        file_okay=False,
     ),
 ]
 MaxCallsOption = Annotated[
@@ -116,13 +126,14 @@ def export_command(
     ] = ExportFormat.csv,
     out_file: OutOption = None,
     timezone: TimezoneOption = None,
+    org_dir: OrgOption = Path("org"),
     max_calls: MaxCallsOption = None,
     sandbox: SandboxOption = False,
 ) -> None:
     """Export punch results (attendance/list): one row per person, work date and check point."""
     with reported():
         tz_name, export, _live = _run_export(
-            from_, to, department or [], user or [], timezone, max_calls, sandbox
+            from_, to, department or [], user or [], _zone(timezone, org_dir), max_calls, sandbox
         )
         if format_ is ExportFormat.json:
             text = render_json(export.rows, _meta(export, tz_name))
@@ -149,6 +160,7 @@ def summary_command(
     ] = SummaryFormat.table,
     out_file: OutOption = None,
     timezone: TimezoneOption = None,
+    org_dir: OrgOption = Path("org"),
     max_calls: MaxCallsOption = None,
     sandbox: SandboxOption = False,
 ) -> None:
@@ -159,7 +171,7 @@ def summary_command(
     """
     with reported():
         tz_name, export, org = _run_export(
-            from_, to, department or [], user or [], timezone, max_calls, sandbox
+            from_, to, department or [], user or [], _zone(timezone, org_dir), max_calls, sandbox
         )
         summary = summary_render.summarize(
             export.rows,
@@ -189,14 +201,13 @@ def _run_export(
     to: str,
     departments: Sequence[str],
     users: Sequence[str],
-    timezone: str | None,
+    zone_: tuple[str, dt.tzinfo],
     max_calls: int | None,
     sandbox: bool,
 ) -> tuple[str, Export, Org]:
     """Dates, zone, window and selectors are all checked before the first attendance call;
     dates and zone even before the target is opened."""
-    tz_name = timezone or DEFAULT_POLICY.timezone
-    tz = zone(tz_name)
+    tz_name, tz = zone_
     start, end = parse_date(from_, "--from"), parse_date(to, "--to")
     if max_calls is not None and max_calls < 1:
         raise InputError("--max-calls must be at least 1")
@@ -278,6 +289,16 @@ def _progress(estimated: int, chunks: int) -> Iterator[Callable[[Progress], None
         yield fancy
 
 
+def _zone(timezone: str | None, org_dir: Path) -> tuple[str, dt.tzinfo]:
+    """The org's time zone: --timezone, else the policy file's, else the default."""
+    name = timezone
+    if name is None:
+        policy_file = org_dir / POLICY_FILE
+        name = load_policy(policy_file).timezone if policy_file.is_file() else None
+    name = name or DEFAULT_POLICY.timezone
+    return name, zone(name)
+
+
 def _meta(export: Export, tz_name: str) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "from": export.plan.window.start.isoformat(),
@@ -355,6 +376,7 @@ def upload_command(
         ),
     ],
     timezone: TimezoneOption = None,
+    org_dir: OrgOption = Path("org"),
     max_calls: Annotated[
         int | None,
         typer.Option("--max-calls", min=1, help="Refuse files with more than N punches."),
@@ -370,7 +392,7 @@ def upload_command(
     than 180 days); if any row is bad, each is reported by line and nothing is sent.
     """
     with reported():
-        tz = zone(timezone or DEFAULT_POLICY.timezone)
+        _, tz = _zone(timezone, org_dir)
         try:
             text = file.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:
@@ -399,11 +421,12 @@ def punch_command(
         str | None, typer.Option("--photo-url", help="A publicly reachable photo.")
     ] = None,
     timezone: TimezoneOption = None,
+    org_dir: OrgOption = Path("org"),
     sandbox: SandboxOption = False,
 ) -> None:
     """Upload one punch (topapi/attendance/record/upload)."""
     with reported():
-        tz = zone(timezone or DEFAULT_POLICY.timezone)
+        _, tz = _zone(timezone, org_dir)
         target = open_target(sandbox=sandbox)
         err(target.description)
         fields = {

@@ -407,3 +407,19 @@ def test_an_empty_department_exports_nothing_without_calling(
     assert result.stdout.splitlines() == [result.stdout.splitlines()[0]]
     assert result.stdout.startswith("userid,name,department,work_date,")
     assert spy.calls == []
+
+
+def test_the_policy_files_time_zone_is_the_default(db: Path, tmp_path: Path) -> None:
+    org_dir = tmp_path / "org"
+    org_dir.mkdir()
+    (org_dir / "orgctl.yaml").write_text("timezone: Asia/Tokyo\n", encoding="utf-8")
+    args = ("export", "--from", "2025-12-29", "--to", "2025-12-29", "--user", "u0001")
+    result = orgctl(*args, "--org", str(org_dir), "--sandbox")
+    assert result.exit_code == 0, result.output
+    assert "+09:00" in result.stdout
+    explicit = orgctl(*args, "--org", str(org_dir), "--timezone", "Asia/Shanghai", "--sandbox")
+    assert "+08:00" in explicit.stdout
+    (org_dir / "orgctl.yaml").write_text("timezone: Mars/Olympus\n", encoding="utf-8")
+    broken = orgctl(*args, "--org", str(org_dir), "--sandbox")
+    assert broken.exit_code == 1
+    assert "Mars/Olympus" in broken.stderr

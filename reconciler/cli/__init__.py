@@ -6,6 +6,7 @@ from reconciler.cli.app import app
 
 # Importing a module registers its commands. Keep one line per module.
 from reconciler.cli import version as _version  # noqa: F401  isort: skip
+from reconciler.cli import validate as _validate  # noqa: F401  isort: skip
 from reconciler.cli import sandbox as _sandbox  # noqa: F401  isort: skip
 from reconciler.cli import gh as _gh  # noqa: F401  isort: skip
 from reconciler.cli import attendance as _attendance  # noqa: F401  isort: skip

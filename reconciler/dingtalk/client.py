@@ -279,7 +279,9 @@ class DingTalkClient:
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
         delay = retry_state.upcoming_sleep
-        log.warning(
+        # INFO, not WARNING: a retried call is routine at DingTalk's limits, and logging's
+        # last-resort handler would print warnings to stderr behind the CLI's back.
+        log.info(
             "%s (attempt %d of %d); retrying in %.1f s",
             error,
             retry_state.attempt_number,

@@ -113,3 +113,23 @@ def test_late_wake_ups_do_not_slow_the_rate_down():
     assert grants[-1] == pytest.approx(5.01, abs=1e-9)
     gaps = [b - a for a, b in itertools.pairwise(grants)]
     assert min(gaps) >= 0.05 - limiter.tolerance
+
+
+def test_a_hold_reaches_a_caller_already_waiting(clock: FakeClock):
+    limiter = RateLimiter(20.0, clock)
+    start = clock.monotonic()
+    granted: list[float] = []
+
+    async def waiter() -> None:
+        await limiter.acquire()
+        granted.append(clock.monotonic() - start)
+
+    async def throttled() -> None:
+        limiter.hold(1.0)  # runs while the waiter sleeps towards its slot (started first)
+
+    async def run() -> None:
+        await limiter.acquire()
+        await asyncio.gather(waiter(), throttled())
+
+    asyncio.run(run())
+    assert granted == [pytest.approx(1.05)]

@@ -36,8 +36,10 @@ from yaml.resolver import Resolver
 
 from reconciler.errors import ConfigError, Problem
 
-MAX_FILE_BYTES = 5 * 1024 * 1024
-"""Per file. 5 MB holds about 30 000 users; split bigger directories over several files."""
+MAX_FILE_BYTES = 32 * 1024 * 1024
+"""Per file: ~170 bytes a person, so ~190 000 people. `orgctl dump` writes one file per
+top-level department, which may hold nearly everyone; anything bigger is not an org file
+(a log or a binary with a .yaml name) and is refused before it is read."""
 
 MAX_DEPTH = 200
 """Nesting levels. Org files need 4; libyaml needs C stack per level (see the module doc)."""
@@ -327,7 +329,7 @@ def _fail(file: str, message: str, line: int = 0, column: int = 0) -> ConfigErro
 
 
 def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
+    return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{size} bytes"
 
 
 # --- the fast path ----------------------------------------------------------------------------

@@ -62,7 +62,8 @@ def test_50_mb_file(write_org):
     with open(org / "huge.yaml", "wb") as handle:
         handle.truncate(50 * 1024 * 1024)  # sparse: no disk, no time
     assert validate(org) == [
-        "org/huge.yaml: file is 50.0 MB; the limit is 5.0 MB per file (split it into several files)"
+        "org/huge.yaml: file is 50.0 MB; the limit is 32.0 MB per file (split it into "
+        "several files)"
     ]
 
 

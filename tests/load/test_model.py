@@ -96,3 +96,17 @@ def test_load_policy_reports_problems_with_the_given_name(write_org):
         "policy.yaml:1:11: timezone: unknown time zone 'Mars/Olympus'; use an IANA name such as "
         "Asia/Shanghai"
     ]
+
+
+def test_dump_output_loads_back_as_the_same_org(repo_root, tmp_path):
+    # design §3: dump output is valid desired input. It is also plain enough for the fast reader.
+    from reconciler.dump import dump_org
+    from reconciler.yamlsafe import _FastParser
+
+    org, _ = load_desired(repo_root / "org")
+    for name, text in dump_org(org).items():
+        path = tmp_path / "dumped" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        assert _FastParser(text).parse() is not None, name
+    assert load_desired(tmp_path / "dumped")[0] == org

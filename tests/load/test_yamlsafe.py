@@ -46,15 +46,23 @@ def test_a_50_mb_file_is_refused_by_its_size_before_any_byte_is_read(tmp_path):
         handle.truncate(50 * 1024 * 1024)  # sparse: costs no disk, reads as NUL bytes
     # Had it been read, the NUL bytes would have been reported as a binary file instead.
     assert read_problems(big) == [
-        "big.yaml: file is 50.0 MB; the limit is 5.0 MB per file (split it into several files)"
+        "big.yaml: file is 50.0 MB; the limit is 32.0 MB per file (split it into several files)"
     ]
 
 
-def test_a_file_just_under_the_limit_is_read(tmp_path):
-    path = tmp_path / "ok.yaml"
-    filler = "# " + "x" * 97 + "\n"
-    path.write_text("users: []\n" + filler * ((MAX_FILE_BYTES - 20) // len(filler)))
-    assert read_yaml(path, "ok.yaml").data == {"users": []}
+def test_the_limit_is_inclusive(tmp_path, monkeypatch):
+    monkeypatch.setattr("reconciler.yamlsafe.MAX_FILE_BYTES", 100)
+    path = tmp_path / "f.yaml"
+    path.write_text("users: []\n" + "#" * 89 + "\n")  # 100 bytes
+    assert read_yaml(path, "f.yaml").data == {"users": []}
+    path.write_text("users: []\n" + "#" * 90 + "\n")
+    assert read_problems(path) == [
+        "f.yaml: file is 101 bytes; the limit is 100 bytes per file (split it into several files)"
+    ]
+
+
+def test_the_limit_fits_a_100k_person_file():
+    assert MAX_FILE_BYTES >= 100_000 * 200
 
 
 def test_binary_file_names_the_first_nul_byte(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -10,6 +12,7 @@ import yaml
 from reconciler.clock import FakeClock
 from reconciler.dingtalk import DingTalkClient
 from reconciler.dump import dump_org, generated_keys
+from reconciler.load import load_desired
 from reconciler.model import ROOT, Department, DeptKey, Org, User, is_unkeyed
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
 from reconciler.snapshot import read_live
@@ -212,3 +215,51 @@ def test_identifiers_the_schema_refuses_get_valid_keys():
         "Root": "dept-9",
     }
     assert "parent: hr-001-2" in dump_org(live)["departments.yaml"]
+
+
+def test_the_dump_passes_the_loader_and_loads_as_the_live_org(tmp_path: Path, clock: FakeClock):
+    sb = Sandbox(clock=clock)
+    seed(sb.tenant, departments=30, users=200)
+    hk = sb.tenant.add_department("香港办事处", order=99)  # unkeyed
+    sb.tenant.add_user(
+        "chan.taiman",
+        "Chan  Tai Man",
+        "+852-51234567",
+        [hk, 1],
+        job_number="007",
+        telephone="010-86123456-2345",
+        work_place="中环 1 号",
+        remark="第一行\n第二行",
+        extension={"爱好": "旅游", "年龄": "24"},
+    )
+
+    async def go() -> Org:
+        async with DingTalkClient(
+            app_key=APP_KEY,
+            app_secret=APP_SECRET,
+            base_url=sb.base_url,
+            transport=sb.transport(),
+            clock=clock,
+        ) as client:
+            return await read_live(client)
+
+    live = asyncio.run(go())
+    sb.close()
+    out = tmp_path / "org"
+    for name, text in dump_org(live).items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text, encoding="utf-8")
+    desired, _ = load_desired(out)
+    expected = rekey(live, generated_keys(live))
+    # A department without managers is dumped without the field: unmanaged, like every
+    # field the live directory leaves empty.
+    expected = Org.of(
+        [
+            dataclasses.replace(d, managers=d.managers or None)
+            for d in expected.departments.values()
+        ],
+        list(expected.users.values()),
+    )
+    assert desired == expected
+    assert desired.users["chan.taiman"].job_number == "007"
+    assert desired.users["chan.taiman"].name == "Chan Tai Man"

@@ -542,11 +542,18 @@ def _describe_error(
 
 
 def _message(document: Document, path: tuple[str | int, ...], error: ValidationError) -> str:
-    keyword = error.validator
+    keyword = str(error.validator)
     value: Any = error.instance
     expected: Any = error.validator_value
+    if "propertyNames" in error.absolute_schema_path:  # about a key of an extension mapping
+        return f"key {value!r}: " + _message_for(keyword, value, expected)
     if keyword == "type":
-        return _type_message(value, expected, _raw_text(document, path))
+        is_field = bool(path) and isinstance(path[-1], str)
+        return _type_message(value, expected, _raw_text(document, path), is_field)
+    return _message_for(keyword, value, expected) or error.message
+
+
+def _message_for(keyword: str, value: Any, expected: Any) -> str:
     if keyword == "pattern":
         hint = _PATTERN_HINTS.get(str(expected), f"does not match {expected}")
         return f"{value!r} {hint}"
@@ -573,15 +580,17 @@ def _message(document: Document, path: tuple[str | int, ...], error: ValidationE
         return f"must be at most {expected}, not {value}"
     if keyword == "exclusiveMinimum":
         return f"must be more than {expected}, not {value}"
-    return error.message
+    return ""
 
 
-def _type_message(value: Any, expected: str | list[str], raw: str | None) -> str:
+def _type_message(value: Any, expected: str | list[str], raw: str | None, is_field: bool) -> str:
     wanted = [expected] if isinstance(expected, str) else [t for t in expected if t != "null"]
     words = " or ".join(_TYPE_WORDS.get(t, t) for t in wanted)
     if value is None:
-        return f"is empty; expected {words} (or leave the field out)"
+        return f"is empty; expected {words}" + (" (or leave the field out)" if is_field else "")
     got = _describe(value)
+    if isinstance(value, str) and set(wanted) & {"integer", "number"} and _is_numeral(value):
+        return f"expected {words}, got text; remove the quotes"
     if wanted == ["string"] and raw is not None and not isinstance(value, (list, dict)):
         because = " (YAML reads yes/no/on/off as true/false)" if isinstance(value, bool) else ""
         quoted = raw.replace("\\", "\\\\").replace('"', '\\"')
@@ -589,6 +598,14 @@ def _type_message(value: Any, expected: str | list[str], raw: str | None) -> str
     if wanted == ["array"] and isinstance(value, str):
         return f"expected a list, got text; write [{value}]"
     return f"expected {words}, got {got}"
+
+
+def _is_numeral(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _describe(value: Any) -> str:

@@ -133,10 +133,10 @@ class _Item:
         line, column = line_col(self.pos)
         return Location(self.doc.file, line, column)
 
-    def at(self, name: str, message: str, *, key: bool = False) -> Problem:
-        """A problem about field ``name`` of this item, located at its value (or key)."""
+    def at(self, name: str, message: str) -> Problem:
+        """A problem about field ``name`` of this item, located at its value."""
         entry = self.marks.get(name)
-        packed = self.pos if entry is None else entry[0 if key else 1]
+        packed = self.pos if entry is None else entry[1]
         line, column = line_col(packed)
         return Problem(self.doc.file, line, column, _field(self.path, name), message)
 
@@ -156,7 +156,7 @@ class _PolicyRef:
 
     document: Document | None = None
     protected: dict[str, tuple[int, int]] = field(default_factory=dict)  # → (index, pos)
-    unmanaged: list[tuple[str, int, int]] = field(default_factory=list)  # (path, index, pos)
+    unmanaged: list[str] = field(default_factory=list)  # valid paths, normalised
 
 
 class _Loader:
@@ -291,7 +291,7 @@ class _Loader:
                 )
             )
             return []
-        broken = _schema_errors(document, org_schema(), _org_checks(), self.problems)
+        broken = _schema_errors(document, "org", self.problems)
         items: list[_Item] = []
         for kind, declared, id_field in (
             ("departments", self.declared_keys, "key"),
@@ -337,7 +337,7 @@ def _read_policy(
         )
         return DEFAULT_POLICY
     before = len(problems)
-    broken = {path[0] for path in _schema_errors(document, policy_schema(), None, problems) if path}
+    broken = {path[0] for path in _schema_errors(document, "policy", problems) if path}
     # Check what the schema passed, so one bad setting does not hide problems in the others.
     data = {key: value for key, value in data.items() if key not in broken}
     marks = document.marks
@@ -352,8 +352,7 @@ def _read_policy(
         )
     unmanaged: list[str] = []
     for index, raw in enumerate(data.get("unmanaged_departments") or ()):
-        value_pos = marks["unmanaged_departments"][2][index][0]
-        path = raw.strip()
+        path = "/".join(name.strip() for name in raw.split("/"))
         reason = _bad_department_path(path)
         if reason:
             problems.append(
@@ -362,7 +361,7 @@ def _read_policy(
             continue
         unmanaged.append(path)
         if ref is not None:
-            ref.unmanaged.append((path, index, value_pos))
+            ref.unmanaged.append(path)
     protected = data.get("protected_users") or []
     if ref is not None:
         for index, userid in enumerate(protected):
@@ -412,12 +411,12 @@ def _bad_department_path(path: str) -> str:
             "without a leading or trailing '/'"
         )
     for name in path.split("/"):
-        if not name.strip():
+        if not name:
             return "has an empty department name between '/'s"
         if _FORBIDDEN_IN_NAME.search(name):
-            return f"names {name.strip()!r}; DingTalk forbids '-', ',' and '，' in names"
-        if len(name.strip()) > 64:
-            return f"names a department longer than 64 characters ({name.strip()[:20]}…)"
+            return f"names {name!r}; DingTalk forbids '-', ',' and '，' in names"
+        if len(name) > 64:
+            return f"names a department longer than 64 characters ({name[:20]}…)"
     return ""
 
 
@@ -451,36 +450,30 @@ def _validator(kind: str) -> Draft202012Validator:
 
 
 def _schema_errors(
-    document: Document, schema: dict[str, Any], checks: _Checks | None, problems: list[Problem]
+    document: Document, kind: str, problems: list[Problem]
 ) -> set[tuple[str | int, ...]]:
-    """Append schema problems for ``document``; return the first two steps of the path of
-    each error (``("users", 3)`` for an org file's item, ``("timezone",)`` in the policy).
+    """Append the schema problems of ``document`` (an ``org`` file or the ``policy``); return
+    the first two steps of each error's path (``("users", 3)``, ``("timezone",)``).
 
-    With ``checks`` (org files), only items the fast check rejects go to jsonschema, in a
-    copy of the document whose lists hold just those items (indices mapped back after).
+    In an org file only items the fast check rejects go to jsonschema, in a copy of the
+    document whose lists hold just those items (indices are mapped back after).
     """
     data = document.data
-    kind = "policy" if checks is None else "org"
-    if checks is None:
-        errors: Iterator[ValidationError] = _validator(kind).iter_errors(data)
-        index_maps: dict[str, list[int]] = {}
-    else:
+    index_maps: dict[str, list[int]] = {}
+    if kind == "org":
+        checks = _org_checks()
         reduced = dict(data)
-        index_maps = {}
         for name, check in (("departments", checks.department), ("users", checks.user)):
             entries = data.get(name)
             if isinstance(entries, list):
-                failing = [i for i, entry in enumerate(entries) if not check(entry)]
-                index_maps[name] = failing
-                reduced[name] = [entries[i] for i in failing]
-        if checks.top({k: ([] if k in index_maps else v) for k, v in reduced.items()}) and not any(
-            index_maps.values()
-        ):
+                index_maps[name] = [i for i, entry in enumerate(entries) if not check(entry)]
+                reduced[name] = [entries[i] for i in index_maps[name]]
+        if not any(index_maps.values()) and checks.top(reduced):
             return set()
-        errors = _validator(kind).iter_errors(reduced)
+        data = reduced
     broken: set[tuple[str | int, ...]] = set()
-    found: set[Problem] = set()
-    for error in errors:
+    found: set[Problem] = set()  # jsonschema may say the same thing twice
+    for error in _validator(kind).iter_errors(data):
         path = list(error.absolute_path)
         if len(path) >= 2 and path[0] in index_maps and isinstance(path[1], int):
             path[1] = index_maps[str(path[0])][path[1]]
@@ -956,8 +949,9 @@ class _Semantics:
                 state[member] = 2
 
     def check_unique_fields(self, users: dict[str, _Item], mobiles: dict[UserId, str]) -> None:
-        """DingTalk refuses a second user with the same mobile (60104), email (60106),
-        extension number (40100); job numbers are unique by convention (60123)."""
+        """DingTalk refuses a second user with the same mobile (60104), email (60106/40101)
+        or extension number (40100). Job numbers it does not police, but a repeated one is
+        a copy-paste mistake that HR exports would inherit."""
         owners: dict[tuple[str, str], _Item] = {}
         for userid, item in users.items():
             data = item.data
@@ -1084,7 +1078,7 @@ class _Semantics:
             path = paths.get(key)
             if path is None:
                 continue
-            for unmanaged, _, _ in ref.unmanaged:
+            for unmanaged in ref.unmanaged:
                 if path == unmanaged:
                     where = f"is listed in unmanaged_departments ({document.file})"
                 elif path.startswith(unmanaged + "/"):

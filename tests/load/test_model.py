@@ -110,3 +110,8 @@ def test_dump_output_loads_back_as_the_same_org(repo_root, tmp_path):
         path.write_text(text, encoding="utf-8")
         assert _FastParser(text).parse() is not None, name
     assert load_desired(tmp_path / "dumped")[0] == org
+
+
+def test_unmanaged_paths_are_normalised_like_department_names(write_org):
+    org_dir = write_org({"orgctl.yaml": "unmanaged_departments: [' 外包 / 华东 ', 研发中心]\n"})
+    assert load_policy(org_dir / "orgctl.yaml").unmanaged_departments == ("外包/华东", "研发中心")

@@ -421,7 +421,7 @@ def _department_claims(
         claims += [(f"id:{ref}", False), (f"managers:{ref}", True)]
         # Managers must be members when they are set (DingTalk rejects others), and one who
         # leaves the department goes off the list first: order against both kinds of people.
-        for userid in {*_old_managers(step, live), *_keys(step.payload.get("managers"))}:
+        for userid in sorted({*_old_managers(step, live), *_keys(step.payload.get("managers"))}):
             claims.append((f"user:{userid}", False))
     elif action == DELETE_DEPARTMENT:
         # Only an empty department can go (60005 members, 60006 sub-departments).
@@ -431,6 +431,17 @@ def _department_claims(
         if before is not None:
             claims += [(f"children:{before[0]}", False), (_slot(*before), True)]
     return claims
+
+
+def _named_users(step: StepLike) -> list[UserId]:
+    """People a step needs to exist: a manager it sets, managers it adds to a department."""
+    action = action_of(step)
+    if action in (CREATE_USER, UPDATE_USER):
+        manager = step.payload.get("manager")
+        return [str(manager)] if manager else []
+    if action == SET_MANAGERS:
+        return sorted(set(_keys(step.payload.get("managers"))))
+    return []
 
 
 def _user_claims(step: StepLike, action: str, live: Org) -> list[Claim]:
@@ -500,7 +511,6 @@ class _Skip(Exception):
 class _Attempt:
     number: int = 0
     unknown: bool = False  # an earlier attempt's outcome was unknown
-    writes: int = 0
 
 
 @dataclass(slots=True)
@@ -540,6 +550,11 @@ class _Executor:
             if dept.dept_id is not None:
                 ids[key] = dept.dept_id
         self.run = _Run(ids=ids)
+        self.user_creates = {
+            str(s.payload.get("userid") or s.key): s.id
+            for s in self.steps
+            if action_of(s) == CREATE_USER
+        }
 
     # -- events
 
@@ -655,11 +670,18 @@ class _Executor:
         return [self.run.results[s.id] for s in self.steps if s.id in self.run.results]
 
     def _blocked_by(self, step: StepLike) -> StepResult | None:
-        """A SKIPPED result when something this step requires did not get done."""
-        for req in step.requires:
-            result = self.run.results[req]
-            if result.outcome is Outcome.DONE:
-                continue
+        """A SKIPPED result when something this step requires did not get done: a step it
+        ``requires``, or the create (in this plan) of a person it names as a manager —
+        DingTalk would only reject it (60128, 40031)."""
+        needed = [*step.requires]
+        for userid in _named_users(step):
+            create = self.user_creates.get(userid)
+            if create is not None and create != step.id:
+                needed.append(create)
+        for req in needed:
+            result = self.run.results.get(req)
+            if result is None or result.outcome is Outcome.DONE:
+                continue  # not run yet: only a plan's own order can put it later
             if result.outcome is Outcome.SKIPPED:
                 reason = f"{req} was skipped ({result.message})"
             elif result.outcome is Outcome.PENDING:
@@ -678,15 +700,13 @@ class _Executor:
             result = by_id.get(step.id)
             if result is not None:
                 outcome_of[(action_of(step), step.key)] = result
+        recreated = {s.key for s in self.steps if action_of(s) == CREATE_USER}
         absent: list[AbsentUser] = []
         for step in self.steps:
-            if action_of(step) != DELETE_USER:
+            if action_of(step) != DELETE_USER or step.key not in recreated:
                 continue
             deleted = outcome_of.get((DELETE_USER, step.key))
-            create_planned = any(
-                action_of(s) == CREATE_USER and s.key == step.key for s in self.steps
-            )
-            if deleted is None or deleted.outcome is not Outcome.DONE or not create_planned:
+            if deleted is None or deleted.outcome is not Outcome.DONE:
                 continue
             created = outcome_of.get((CREATE_USER, step.key))
             if created is None:
@@ -752,8 +772,8 @@ class _Executor:
                     return outcome
                 continue
             except BusyError as error:
-                # A 5xx or -1 that escaped the client's own retries: like a timeout, the
-                # write may have run. Read before sending it again.
+                # -1 (or a 5xx) still there after the client's own retries. DingTalk says
+                # "busy", but a read is cheap and certain: check before sending it again.
                 attempt.unknown = True
                 outcome = await self._check(step, action, attempt, verify, error)
                 if outcome is not None:
@@ -927,6 +947,7 @@ class _Executor:
 
     def _department_fields(self, step: StepLike, action: str) -> dict[str, Any]:
         payload = step.payload
+        _check_payload(step, _DEPARTMENT_PAYLOAD)
         fields: dict[str, Any] = {}
         if action == SET_MANAGERS:
             fields["managers"] = sorted(_keys(payload.get("managers")))
@@ -984,6 +1005,7 @@ class _Executor:
 
     def _user_fields(self, step: StepLike, *, create: bool) -> dict[str, Any]:
         """DingTalk's field names for the payload's model fields (refs resolved to ids)."""
+        _check_payload(step, _USER_PAYLOAD)
         fields: dict[str, Any] = {}
         for name, value in step.payload.items():
             if name == "departments":
@@ -1049,6 +1071,19 @@ class _Executor:
 _USER_API_FIELDS = frozenset(
     {"name", "mobile", "title", "email", "job_number", "telephone", "work_place", "remark"}
 )
+_USER_PAYLOAD = _USER_API_FIELDS | {"userid", "departments", "manager", "extension"}
+_DEPARTMENT_PAYLOAD = frozenset(
+    {"dept", "key", "name", "parent", "order", "source_identifier", "managers"}
+)
+
+
+def _check_payload(step: StepLike, known: frozenset[str]) -> None:
+    """A field the executor does not know would be silently dropped, and the next plan would
+    show the same change forever: fail the step instead."""
+    unknown = sorted(set(step.payload) - known)
+    if unknown:
+        raise ValueError(f"step {step.id}: payload fields apply does not know: {unknown}")
+
 
 _ALREADY_DONE_ERRCODES: Mapping[str, frozenset[int]] = {
     CREATE_DEPARTMENT: frozenset({60021}),  # sibling name taken: maybe by our own create

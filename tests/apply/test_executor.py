@@ -519,3 +519,23 @@ def test_orderings_dingtalk_needs_hold_even_without_requires(clock: FakeClock, s
         report = run(p, directory, clock, concurrency=16)
         assert report.ok, (seed, [(r.step_id, r.errcode) for r in report.failed])
         assert len(report.done) == len(p.steps)
+
+
+def test_steps_naming_a_person_whose_create_failed_are_skipped_not_sent(clock: FakeClock) -> None:
+    directory = FakeDirectory()
+    directory.add_department("研发中心", key="eng")
+    directory.add_user("holder", "占用者", MOBILE_A, [1])  # holds the boss's mobile
+    p = plan(
+        create_user("boss", MOBILE_A, ("eng",)),
+        create_user("dev", MOBILE_B, ("eng",), manager="boss"),  # no requires: order only
+        _dept_step("set_managers", "eng", 6, dept="eng", managers=("boss",)),
+    )
+    report = run(p, directory, clock, concurrency=4)
+
+    assert outcomes(report) == {
+        "user.create:boss": Outcome.FAILED,
+        "user.create:dev": Outcome.SKIPPED,
+        "department.set_managers:eng": Outcome.SKIPPED,
+    }
+    assert all("user.create:boss failed" in r.message for r in report.skipped)
+    assert [a for a in directory.attempts if a[0] != "user/create"] == []

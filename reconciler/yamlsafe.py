@@ -341,7 +341,7 @@ class _Bail(Exception):
 
 # Characters that make the fast parser give up wherever they appear: other line breaks,
 # tabs and a BOM in the middle of the text (PyYAML treats them specially).
-_BAIL_ANYWHERE = re.compile("[\t\r\x85\u2028\u2029\ufeff]")
+_BAIL_ANYWHERE = re.compile("[\t\x85\u2028\u2029\ufeff]")
 # A block-mapping key: a plain name (no quotes, no indicators), then ':' and a space or EOL.
 _KEY = re.compile(r"([^\s#'\"\[\]{},&*!|>%@`?:<=-][^\s:#,\[\]{}]*):(?: +|$)")
 _PLAIN_FIRST_BAD = frozenset(",[]{}#&*!|>'\"%@`")
@@ -410,11 +410,18 @@ class _FastParser:
             return None
 
     def _parse(self) -> tuple[Any, Marks, int]:
-        if _BAIL_ANYWHERE.search(self.text):
+        text = self.text
+        if "\r" in text:
+            # Windows line ends: "\r\n" is one line break to YAML, and dropping the "\r" moves
+            # no line or column. A lone "\r" (old Mac) is left to PyYAML.
+            if text.count("\r") != text.count("\r\n"):
+                raise _Bail
+            text = text.replace("\r\n", "\n")
+        if _BAIL_ANYWHERE.search(text):
             raise _Bail
         self.lines = lines = [
             (number, len(line) - len(content), content)
-            for number, line in enumerate(self.text.split("\n"))
+            for number, line in enumerate(text.split("\n"))
             if (content := line.lstrip(" ")) and content[0] != "#"
         ]
         if not lines:

@@ -1,0 +1,173 @@
+"""Hypothesis strategies: small random live and desired orgs that collide often.
+
+Few names, keys, userids and mobiles, so renames into a sibling's name, swaps, moves under a
+former child, mobile swaps, adoptions and prunes all come up within a few hundred examples.
+The desired side is valid as the loader would accept it (unique sibling names and mobiles,
+known parents and departments, managers among members).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+from reconciler.model import ROOT, Department, DeptKey, Org, User, unkeyed
+from reconciler.policy import Policy
+
+NAMES = ("甲", "乙", "丙", "丁")
+KEYS = ("a", "b", "c", "d", "e")
+USERIDS = ("u0", "u1", "u2", "u3", "u4", "u5")
+MOBILES = tuple(f"+86-1380013{n:04d}" for n in range(8))
+TITLES = (None, "工程师", "经理")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    desired: Org
+    live: Org
+    policy: Policy
+
+
+def _name(draw: st.DrawFn, taken: set[tuple[DeptKey, str]], parent: DeptKey) -> str | None:
+    free = [n for n in NAMES if (parent, n) not in taken]
+    if not free:
+        return None
+    name = draw(st.sampled_from(free))
+    taken.add((parent, name))
+    return name
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    # Live departments: a forest, parents drawn among earlier ones; some keyed, some not.
+    live_depts: list[Department] = []
+    taken: set[tuple[DeptKey, str]] = set()
+    used_keys: set[str] = set()
+    for i in range(draw(st.integers(0, 6))):
+        dept_id = i + 2
+        parent = draw(st.sampled_from([ROOT, *(d.key for d in live_depts)]))
+        name = _name(draw, taken, parent)
+        if name is None:
+            continue
+        source = draw(st.sampled_from((*KEYS, None, None)))
+        if source in used_keys:
+            source = None
+        if source is not None:
+            used_keys.add(source)
+        live_depts.append(
+            Department(
+                key=source or unkeyed(dept_id),
+                name=name,
+                parent=parent,
+                order=draw(st.sampled_from((None, 1, 2))),
+                dept_id=dept_id,
+                source_identifier=source,
+            )
+        )
+    live_keys = [ROOT, *(d.key for d in live_depts)]
+
+    # Desired departments.
+    desired_depts: list[Department] = []
+    taken = set()
+    keys = draw(st.permutations(KEYS))[: draw(st.integers(0, len(KEYS)))]
+    for key in keys:
+        parent = draw(st.sampled_from([ROOT, *(d.key for d in desired_depts)]))
+        name = _name(draw, taken, parent)
+        if name is None:
+            continue
+        desired_depts.append(
+            Department(key=key, name=name, parent=parent, order=draw(st.sampled_from((None, 1, 2))))
+        )
+    desired_keys = [ROOT, *(d.key for d in desired_depts)]
+
+    # Live users: unique mobiles, at least one department, managers among live users.
+    live_ids = draw(st.lists(st.sampled_from(USERIDS), unique=True, max_size=len(USERIDS)))
+    mobiles = draw(st.permutations(MOBILES))
+    live_users: list[User] = []
+    for n, userid in enumerate(live_ids):
+        depts = draw(st.lists(st.sampled_from(live_keys), min_size=1, max_size=3, unique=True))
+        live_users.append(
+            User(
+                userid=userid,
+                name=f"人{userid}",
+                departments=tuple(sorted(depts)),
+                mobile=mobiles[n],
+                title=draw(st.sampled_from(TITLES)),
+                manager=draw(st.sampled_from((None, *live_ids))) if live_ids else None,
+            )
+        )
+    members: dict[DeptKey, list[str]] = {}
+    for u in live_users:
+        for k in u.departments:
+            members.setdefault(k, []).append(u.userid)
+    live_depts = [
+        _with_managers(
+            d,
+            draw(st.lists(st.sampled_from(members[d.key]), unique=True, max_size=2))
+            if d.key in members
+            else [],
+        )
+        for d in live_depts
+    ]
+
+    # Desired users: mobiles mostly kept, sometimes changed or swapped; unique.
+    desired_ids = draw(st.lists(st.sampled_from(USERIDS), unique=True, max_size=len(USERIDS)))
+    live_by_id = {u.userid: u for u in live_users}
+    used_mobiles: set[str] = set()
+    desired_users: list[User] = []
+    for userid in desired_ids:
+        have = live_by_id.get(userid)
+        mobile = draw(st.sampled_from(MOBILES))
+        if have is not None and have.mobile and draw(st.booleans()):
+            mobile = have.mobile
+        if mobile in used_mobiles:
+            mobile = next(m for m in MOBILES if m not in used_mobiles)
+        used_mobiles.add(mobile)
+        depts = draw(st.lists(st.sampled_from(desired_keys), min_size=1, max_size=3, unique=True))
+        desired_users.append(
+            User(
+                userid=userid,
+                name=draw(st.sampled_from((f"人{userid}", f"新{userid}"))),
+                departments=tuple(sorted(depts)),
+                mobile=mobile,
+                title=draw(st.sampled_from(TITLES)),
+                manager=draw(st.sampled_from((None, "", *desired_ids))),
+            )
+        )
+    members = {}
+    for u in desired_users:
+        for k in u.departments:
+            members.setdefault(k, []).append(u.userid)
+    managed: list[Department] = []
+    for d in desired_depts:
+        if draw(st.booleans()):
+            managers = draw(
+                st.lists(st.sampled_from(members.get(d.key, ["-"])), unique=True, max_size=2)
+            )
+            managed.append(_with_managers(d, [m for m in managers if m != "-"]))
+        else:
+            managed.append(d)
+
+    top_level = sorted({d.name for d in live_depts if d.parent == ROOT})
+    unmanaged: tuple[str, ...] = ()
+    if top_level and draw(st.integers(0, 3)) == 0:
+        unmanaged = (draw(st.sampled_from(top_level)),)
+    policy = Policy(
+        prune_users=draw(st.booleans()),
+        prune_departments=draw(st.booleans()),
+        unmanaged_departments=unmanaged,
+    )
+    return Scenario(Org.of(managed, desired_users), Org.of(live_depts, live_users), policy)
+
+
+def _with_managers(d: Department, managers: list[str]) -> Department:
+    return Department(
+        key=d.key,
+        name=d.name,
+        parent=d.parent,
+        order=d.order,
+        managers=tuple(sorted(managers)),
+        dept_id=d.dept_id,
+        source_identifier=d.source_identifier,
+    )

@@ -1,0 +1,147 @@
+"""Random desired/live pairs: every plan runs cleanly against DingTalk's rules and converges.
+
+"Cleanly" is checked in plan order *and* in a random order inside each phase that only
+respects `requires` — the freedom apply has when it runs a phase's steps concurrently.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import strategies as st
+
+from reconciler.errors import ConfigError
+from reconciler.model import Org
+from reconciler.plan import Plan, Step, build_plan
+from reconciler.policy import Policy
+from tests.plan.builders import dept, live_dept, mobile, org, user
+from tests.plan.sim import SimDingTalk
+from tests.plan.strategies import Scenario, scenarios
+
+SETTINGS = settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
+
+
+def plan_or_skip(s: Scenario) -> Plan:
+    try:
+        plan = build_plan(s.desired, s.live, s.policy)
+    except ConfigError as error:
+        for problem in error.problems:
+            event(f"ConfigError: {problem.message.split(',')[0][:60]}")
+        assume(False)
+        raise  # unreachable: assume(False) raises
+    for kind, n in Counter(step.id.split(":")[0] for step in plan.steps).items():
+        event(f"has {kind}" if n == 1 else f"has several {kind}")
+    return plan
+
+
+@SETTINGS
+@given(scenarios())
+def test_every_requirement_comes_earlier(s: Scenario) -> None:
+    plan = plan_or_skip(s)
+    position = {step.id: n for n, step in enumerate(plan.steps)}
+    assert len(position) == len(plan.steps)
+    for n, step in enumerate(plan.steps):
+        for need in step.requires:
+            assert position[need] < n, f"{step.id} requires later {need}"
+    phases = [step.phase for step in plan.steps]
+    assert phases == sorted(phases)
+
+
+@SETTINGS
+@given(scenarios())
+def test_plan_obeys_dingtalk_rules_and_converges(s: Scenario) -> None:
+    plan = plan_or_skip(s)
+    sim = SimDingTalk.from_org(s.live)
+    sim.apply(plan)
+    again = build_plan(s.desired, sim.to_org(), s.policy)
+    assert again.steps == (), [step.id for step in again.steps]
+
+
+@SETTINGS
+@given(scenarios(), st.data())
+def test_any_order_within_a_phase_that_respects_requires_works(
+    s: Scenario, data: st.DataObject
+) -> None:
+    plan = plan_or_skip(s)
+    order: list[Step] = []
+    for phase in sorted({step.phase for step in plan.steps}):
+        pending = [step for step in plan.steps if step.phase == phase]
+        done = {step.id for step in order}
+        while pending:
+            ready = [step for step in pending if all(r in done for r in step.requires)]
+            assert ready, "requires form a cycle"
+            pick = data.draw(st.sampled_from(ready))
+            pending.remove(pick)
+            order.append(pick)
+            done.add(pick.id)
+    sim = SimDingTalk.from_org(s.live)
+    sim.apply(plan, order)
+    assert build_plan(s.desired, sim.to_org(), s.policy).steps == ()
+
+
+@SETTINGS
+@given(scenarios())
+def test_json_round_trip_is_exact(s: Scenario) -> None:
+    plan = plan_or_skip(s)
+    text = plan.to_json()
+    back = Plan.from_json(text)
+    assert back == plan
+    assert back.to_json() == text
+
+
+def test_planning_is_deterministic() -> None:
+    # Dict order must not matter: the same orgs built in reverse give the same plan.
+    live = org(
+        live_dept(2, "甲", key="a"),
+        live_dept(3, "乙"),
+        live_dept(4, "丙", "a"),
+        user("u1", "一", "a", mobile=mobile(1)),
+        user("u2", "二", "#3", mobile=mobile(2)),
+    )
+    desired = org(
+        dept("a", "乙"),
+        dept("b", "甲"),
+        dept("c", "丙", "b"),
+        user("u1", "一", "c", mobile=mobile(2)),
+        user("u2", "二", "b", mobile=mobile(1)),
+    )
+    policy = Policy(prune_departments=True)
+    forward = build_plan(desired, live, policy)
+    backward = build_plan(reverse(desired), reverse(live), policy)
+    assert any(step.id == "department.park:#3" for step in forward.steps)
+    assert forward == backward
+    assert forward.to_json() == backward.to_json()
+
+
+@SETTINGS
+@given(scenarios(), st.data())
+def test_skipping_the_dependents_of_failed_steps_breaks_no_rule(
+    s: Scenario, data: st.DataObject
+) -> None:
+    # Apply's contract: when a step fails, skip everything that (transitively) requires it and
+    # run the rest. That is only safe if `requires` names every real dependency.
+    plan = plan_or_skip(s)
+    assume(plan.steps)
+    failed = set(
+        data.draw(
+            st.lists(st.sampled_from([step.id for step in plan.steps]), min_size=1, max_size=3)
+        )
+    )
+    skipped = set(failed)
+    survivors = []
+    for step in plan.steps:
+        if step.id in skipped or any(r in skipped for r in step.requires):
+            skipped.add(step.id)
+        else:
+            survivors.append(step)
+    sim = SimDingTalk.from_org(s.live)
+    sim.apply(plan, survivors)
+
+
+def reverse(o: Org) -> Org:
+    return Org.of(list(o.departments.values())[::-1], list(o.users.values())[::-1])

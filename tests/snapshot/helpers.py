@@ -23,9 +23,9 @@ def seed(
     fanout: int = 6,
 ) -> Org:
     """A tree of ``departments`` (up to ``fanout`` children each; every ``unkeyed_every``-th
-    without a source_identifier; every third managed by its first member) and ``users`` spread
-    over them, every 7th in two departments, every 50th in the root. Returns the Org a correct
-    snapshot reads."""
+    without a source_identifier, none if 0; every third managed by its first member) and
+    ``users`` spread over them, every 7th in two departments, every 50th in the root. Returns
+    the Org a correct snapshot reads."""
     rng = random.Random(seed)
     # People first (by department index), so managers can be chosen among members.
     people: list[dict[str, Any]] = []
@@ -55,7 +55,7 @@ def seed(
     expected_depts: list[Department] = []
     for n in range(departments):
         parent = ROOT_INDEX if n < fanout else (n - fanout) // fanout
-        keyed = n % unkeyed_every != 0
+        keyed = not unkeyed_every or n % unkeyed_every != 0
         managers = (first_member[n],) if n % 3 == 0 and n in first_member else ()
         order = rng.randint(1, 1000)
         ids[n] = tenant.add_department(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +115,10 @@ def _sandbox_target(home: Path, clock: Clock, why: str) -> Target:
     from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
 
     db_path = home / SANDBOX_DB
-    sb = Sandbox(db_path=db_path, clock=clock, app_key=APP_KEY, app_secret=APP_SECRET)
+    try:
+        sb = Sandbox(db_path=db_path, clock=clock, app_key=APP_KEY, app_secret=APP_SECRET)
+    except (OSError, sqlite3.Error) as error:
+        raise TargetError(f"cannot open the sandbox tenant at {_show(db_path)}: {error}") from None
     client = DingTalkClient(
         app_key=APP_KEY,
         app_secret=APP_SECRET,

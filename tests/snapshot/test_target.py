@@ -141,3 +141,10 @@ def test_a_real_target_can_be_a_sandbox_served_on_loopback(tmp_path: Path, clock
         assert asyncio.run(go()) == [dept_id]
         assert not target.is_sandbox
     sb.close()
+
+
+def test_an_unusable_state_dir_is_a_target_error(tmp_path: Path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the state directory should be", encoding="utf-8")
+    with pytest.raises(TargetError, match="cannot open the sandbox tenant"):
+        open_target(env={}, state_dir=blocker, clock=FakeClock())

@@ -182,6 +182,7 @@ def test_plan_posts_one_masked_comment_and_updates_it_on_the_next_push(world: Wo
     assert plan_md.strip()
     assert [p.name for p in result.artifacts["orgctl-plan-7-1"]] == ["plan.json"]
     (first,) = plan_comments(world, 7)
+    first_id, first_body = first["id"], first["body"]  # the fake edits `first` in place
     for value in raw_pii(world.workspace / "org"):
         assert value not in plan_md
         assert value not in first["body"]
@@ -192,7 +193,7 @@ def test_plan_posts_one_masked_comment_and_updates_it_on_the_next_push(world: Wo
     path = next(
         p
         for p in sorted((world.workspace / "org").rglob("*.yaml"))
-        if people[0]["userid"] in p.read_text(encoding="utf-8")
+        if f"userid: {people[0]['userid']}" in p.read_text(encoding="utf-8")
     )
     text = path.read_text(encoding="utf-8")
     path.write_text(
@@ -202,8 +203,8 @@ def test_plan_posts_one_masked_comment_and_updates_it_on_the_next_push(world: Wo
     result = world.runner("plan", "pull_request", world.pr_event(7)).run()
     assert result.jobs["plan"].result == "success", result.output()
     (second,) = plan_comments(world, 7)
-    assert second["id"] == first["id"]
-    assert second["body"] != first["body"]
+    assert second["id"] == first_id
+    assert second["body"] != first_body
     assert "改名测试" in second["body"]
     posts = [w for w in world.github.writes() if w[0] == "POST"]
     assert len(posts) == 1  # created once, then only PATCHed

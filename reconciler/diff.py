@@ -427,8 +427,8 @@ class _Differ:
             for key in touched:
                 staying[key] = staying.get(key, 0) + 1
         for key, count in staying.items():
-            noun = "member" if count == 1 else "members"
-            kept[key] = f"{count} {noun} not in the YAML stay (prune_users is off)"
+            noun = "member not in the YAML stays" if count == 1 else "members not in the YAML stay"
+            kept[key] = f"{count} {noun} (prune_users is off)"
         for key in self.unmanaged:
             parent = live.departments[key].parent
             if parent in doomed and parent not in kept:

@@ -41,7 +41,7 @@ def plan_or_skip(s: Scenario) -> Plan:
 
 @SETTINGS
 @given(scenarios())
-def test_every_requirement_comes_earlier(s: Scenario) -> None:
+def test_plan_is_well_formed_obeys_dingtalk_rules_and_converges(s: Scenario) -> None:
     plan = plan_or_skip(s)
     position = {step.id: n for n, step in enumerate(plan.steps)}
     assert len(position) == len(plan.steps)
@@ -50,12 +50,10 @@ def test_every_requirement_comes_earlier(s: Scenario) -> None:
             assert position[need] < n, f"{step.id} requires later {need}"
     phases = [step.phase for step in plan.steps]
     assert phases == sorted(phases)
+    text = plan.to_json()
+    assert Plan.from_json(text) == plan
+    assert Plan.from_json(text).to_json() == text
 
-
-@SETTINGS
-@given(scenarios())
-def test_plan_obeys_dingtalk_rules_and_converges(s: Scenario) -> None:
-    plan = plan_or_skip(s)
     sim = SimDingTalk.from_org(s.live)
     sim.apply(plan)
     again = build_plan(s.desired, sim.to_org(), s.policy)
@@ -82,16 +80,6 @@ def test_any_order_within_a_phase_that_respects_requires_works(
     sim = SimDingTalk.from_org(s.live)
     sim.apply(plan, order)
     assert build_plan(s.desired, sim.to_org(), s.policy).steps == ()
-
-
-@SETTINGS
-@given(scenarios())
-def test_json_round_trip_is_exact(s: Scenario) -> None:
-    plan = plan_or_skip(s)
-    text = plan.to_json()
-    back = Plan.from_json(text)
-    assert back == plan
-    assert back.to_json() == text
 
 
 def test_planning_is_deterministic() -> None:

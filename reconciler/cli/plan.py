@@ -1,0 +1,96 @@
+"""`orgctl plan`: show what apply would change. Never writes to DingTalk.
+
+    orgctl plan [ORG_DIR] [--format text|markdown|json] [--out FILE] [--detailed-exitcode]
+                [--force] [--sandbox] [--no-color]
+
+The target line goes to stderr first, the rendered plan to stdout. Text and Markdown mask
+mobiles, emails and telephones (terminal output of CI jobs ends up in logs; Markdown ends up
+in PR comments); JSON on stdout and the `--out` file keep real values: they are what
+`orgctl apply --plan FILE` executes.
+
+Exit codes: 0 ok · 1 error · 2 changes pending (only with --detailed-exitcode) · 3 refused by
+a safety rule (the plan is still shown, with the refusal on stderr).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reconciler.cli.app import command, err, out, reported
+from reconciler.errors import InputError
+from reconciler.reconcile import PlanResult, make_plan
+from reconciler.render import Format, render, render_json
+from reconciler.target import Target, open_target
+
+
+@command
+def plan(
+    org_dir: Annotated[
+        Path, typer.Argument(help="Directory of the desired org YAML (and orgctl.yaml).")
+    ] = Path("org"),
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="text (terminal), markdown (PR), json.")
+    ] = Format.TEXT,
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Also write the plan as JSON, unmasked, with the fingerprints of DingTalk "
+            "and the YAML, for `orgctl apply --plan FILE`.",
+        ),
+    ] = None,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Lift the delete thresholds (never invariants).")
+    ] = False,
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Plan against the embedded sandbox tenant.")
+    ] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No ANSI colours.")] = False,
+) -> None:
+    """Show what `orgctl apply` would change, in order. Never writes to DingTalk."""
+    with reported():
+        target = open_target(sandbox=sandbox)
+        err(target.description)
+        result = asyncio.run(_plan(target, org_dir, force))
+        color = fmt is Format.TEXT and _wants_color(no_color)
+        masked = fmt is not Format.JSON
+        out(
+            render(result.plan, fmt, violations=result.violations, color=color, masked=masked),
+            nl=False,
+        )
+        if out_file is not None:
+            _write(out_file, render_json(result.plan))
+            err(f"plan written to {out_file}")
+    if result.unsafe:
+        for violation in result.violations:
+            hint = " (--force overrides this)" if violation.overridable else ""
+            err(f"refused: {violation}{hint}")
+        raise typer.Exit(3)
+    if detailed_exitcode and not result.plan.empty:
+        raise typer.Exit(2)
+
+
+async def _plan(target: Target, org_dir: Path, force: bool) -> PlanResult:
+    async with target:
+        return await make_plan(org_dir, target.client, force=force)
+
+
+def _wants_color(no_color: bool) -> bool:
+    # https://no-color.org: any non-empty NO_COLOR turns colour off.
+    return not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"cannot write plan file {path}: {error.strerror}") from None

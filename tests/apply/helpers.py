@@ -13,6 +13,7 @@ from reconciler.journal import EventSink
 from reconciler.model import ROOT, Org
 from reconciler.plan import Plan, build_plan
 from reconciler.policy import DEFAULT_POLICY, Policy
+from reconciler.reconcile import managers_to_read
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
 from reconciler.snapshot import read_live
 
@@ -41,10 +42,9 @@ def make_client(sb: Sandbox | None, clock: FakeClock, *, url: str | None = None,
 
 
 async def read(client: DingTalkClient, desired: Org) -> Org:
-    """What `orgctl plan`/`apply` read (`reconcile.managers_to_read`): managers only for the
-    people whose manager the YAML manages, so fingerprints agree."""
-    managed = [u.userid for u in desired.users.values() if u.manager is not None]
-    return await read_live(client, read_managers=managed)
+    """What `orgctl plan`/`apply` read: managers only for the people whose manager the YAML
+    manages, so fingerprints agree."""
+    return await read_live(client, read_managers=managers_to_read(desired))
 
 
 async def plan_for(client: DingTalkClient, desired: Org, policy: Policy = DEFAULT_POLICY) -> Plan:

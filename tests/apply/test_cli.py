@@ -187,6 +187,23 @@ def test_a_saved_plan_applies_only_while_it_is_fresh(
     assert len({u["userid"] for u in sb.tenant.users()}) == len(PEOPLE)
 
 
+def test_orgctl_plan_out_then_apply_plan_runs_the_reviewed_plan(
+    tmp_path: Path, sb: Sandbox, server: ServerHandle, repo_root: Path
+) -> None:
+    org_dir = tmp_path / "org"
+    shutil.copytree(repo_root / "org", org_dir)
+    plan_path = tmp_path / "plan.json"
+    code, output = orgctl("plan", str(org_dir), "--out", str(plan_path))
+    assert code == 0, output
+    assert sb.writes() == []
+    code, output = orgctl("apply", str(org_dir), "--yes", "--plan", str(plan_path))
+    assert code == 0, output
+    steps = json.loads(plan_path.read_text(encoding="utf-8"))["steps"]
+    assert len(sb.writes()) == len(steps)
+    code, output = orgctl("apply", str(org_dir), "--yes", "--plan", str(plan_path))
+    assert code == 4, output  # applied: DingTalk no longer looks like what it was made from
+
+
 def test_a_saved_plan_is_stale_when_the_policy_would_plan_otherwise(
     tmp_path: Path, sb: Sandbox, server: ServerHandle, clock: FakeClock
 ) -> None:

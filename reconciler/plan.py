@@ -43,9 +43,12 @@ Why the orders are safe:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -376,36 +379,33 @@ def fingerprint(org: Org) -> str:
     departments = []
     for key in sorted(org.departments):
         d = org.departments[key]
+        managers = sorted(d.managers) if d.managers is not None else None
         departments.append(
-            [
-                key,
-                d.name,
-                d.parent,
-                d.order,
-                sorted(d.managers) if d.managers is not None else None,
-                d.dept_id,
-                d.source_identifier,
-            ]
+            (key, d.name, d.parent, d.order, managers, d.dept_id, d.source_identifier)
         )
+    # One C-level attrgetter per person instead of a getattr per field, and a new row only
+    # when something needs canonicalising: this loop is most of the planner's time at 100k.
     users = []
-    for userid in sorted(org.users):
-        u = org.users[userid]
-        row: list[Any] = [userid]
-        for name in USER_FIELDS:
-            value = getattr(u, name)
-            if name == "departments":
-                value = sorted(value)
-            elif name == "extension" and value is not None:
-                value = dict(value)
-            row.append(value)
-        users.append(row)
+    for userid, user in org.users.items():
+        row = _USER_VALUES(user)
+        if len(row[_DEPARTMENTS]) > 1 or row[_EXTENSION] is not None:
+            fixed = list(row)
+            fixed[_DEPARTMENTS] = sorted(row[_DEPARTMENTS])
+            if row[_EXTENSION] is not None:
+                fixed[_EXTENSION] = dict(row[_EXTENSION])
+            row = tuple(fixed)
+        users.append((userid, row))
+    users.sort(key=_FIRST)
     text = json.dumps(
-        {"departments": departments, "users": users},
-        ensure_ascii=False,
-        sort_keys=True,
-        separators=(",", ":"),
+        {"departments": departments, "users": users}, sort_keys=True, separators=(",", ":")
     )
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+_USER_VALUES = operator.attrgetter(*USER_FIELDS)
+_FIRST = operator.itemgetter(0)
+_DEPARTMENTS = USER_FIELDS.index("departments")
+_EXTENSION = USER_FIELDS.index("extension")
 
 
 # -- the planner --------------------------------------------------------------------------
@@ -414,21 +414,36 @@ def fingerprint(org: Org) -> str:
 def build_plan(desired: Org, live: Org, policy: Policy = DEFAULT_POLICY) -> Plan:
     """The ordered plan that makes live match desired. Raises ConfigError when the desired
     state cannot be reached (a name or mobile held by something the plan must keep)."""
-    changes = diff(desired, live, policy)
-    if changes.problems:
-        raise ConfigError(list(changes.problems))
-    planner = _Planner(desired, live, changes)
-    steps = planner.run()
-    if planner.problems:
-        raise ConfigError(planner.problems)
-    return Plan(
-        steps=tuple(steps),
-        existing_users=changes.existing_users,
-        existing_departments=changes.existing_departments,
-        live_fingerprint=fingerprint(live),
-        desired_fingerprint=fingerprint(desired),
-        warnings=changes.warnings,
-    )
+    with _gc_paused():
+        changes = diff(desired, live, policy)
+        if changes.problems:
+            raise ConfigError(list(changes.problems))
+        planner = _Planner(desired, live, changes)
+        steps = planner.run()
+        if planner.problems:
+            raise ConfigError(planner.problems)
+        return Plan(
+            steps=tuple(steps),
+            existing_users=changes.existing_users,
+            existing_departments=changes.existing_departments,
+            live_fingerprint=fingerprint(live),
+            desired_fingerprint=fingerprint(desired),
+            warnings=changes.warnings,
+        )
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Planning allocates many small containers while two large orgs stay alive; the cyclic
+    GC would rescan those orgs again and again (a quarter of the time at 100k people) and find
+    nothing: the planner makes no reference cycles."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 Slot = tuple[DeptKey, str]  # (parent ident, name): DingTalk keeps these unique (60021)

@@ -178,6 +178,7 @@ class _Differ:
     def run(self) -> Diff:
         self._check_scope()
         self._match_departments()
+        self._follow_unmanaged_paths()
         departments = self._diff_departments()
         users, ignored = self._diff_users()
         kept = self._prune_departments(departments, users, ignored)
@@ -253,6 +254,64 @@ class _Differ:
         for key in self.unmanaged:
             self.ident[key] = key
         self.live_key = {ident: key for key, ident in self.ident.items()}
+
+    def _follow_unmanaged_paths(self) -> None:
+        """Unmanaged subtrees are named by path, and renaming or moving a managed ancestor
+        changes that path. A path in orgctl.yaml may name the subtree where it is now or
+        where this plan puts it (so the YAML and orgctl.yaml can change in one commit); a
+        subtree that this plan moves away from every listed path is a problem, or the next
+        plan would manage it (and, with prune, delete it)."""
+        prefixes = tuple(p.strip("/") for p in self.policy.unmanaged_departments if p.strip("/"))
+        if not prefixes:
+            return
+        live, desired = self.live, self.desired
+        final: dict[DeptKey, str] = {}
+
+        def final_path(key: DeptKey) -> str:
+            chain: list[DeptKey] = []
+            cursor = key
+            while cursor in live.departments and cursor not in final and cursor not in chain:
+                ident = self.ident.get(cursor, cursor)
+                if ident in desired.departments:
+                    final[cursor] = desired.path(ident)
+                    break
+                chain.append(cursor)
+                cursor = live.departments[cursor].parent
+            base = final.get(cursor, "")
+            for k in reversed(chain):
+                name = live.departments[k].name
+                base = f"{base}/{name}" if base else name
+                final[k] = base
+            return final.get(key, "")
+
+        def listed(path: str) -> bool:
+            return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+        added = {
+            key
+            for key, ident in self.ident.items()
+            if ident == key
+            and key not in desired.departments
+            and key not in self.unmanaged
+            and listed(final_path(key))
+        }
+        for key in sorted(self.unmanaged):
+            parent = live.departments[key].parent
+            if parent in self.unmanaged or listed(final_path(key)):
+                continue
+            self.problems.append(
+                Problem(
+                    "orgctl.yaml",
+                    0,
+                    0,
+                    "unmanaged_departments",
+                    f"this plan moves the unmanaged subtree {live.path(key)!r} to "
+                    f"{final_path(key)!r}, which unmanaged_departments does not list: list the "
+                    "new path too, or the next plan would manage (and may prune) it",
+                )
+            )
+        if added:
+            self.unmanaged = self.unmanaged | added
 
     def _parent_ident(self, dept: Department) -> DeptKey:
         return ROOT if dept.parent == ROOT else self.ident.get(dept.parent, dept.parent)

@@ -65,7 +65,17 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 source_identifier=source,
             )
         )
-    live_keys = [ROOT, *(d.key for d in live_depts)]
+    # Sometimes a vendor's subtree (外包 > 华东) hangs somewhere in the live tree; it is
+    # unmanaged, and its people may also belong to managed departments.
+    vendor: list[Department] = []
+    if draw(st.booleans()):
+        parent = draw(st.sampled_from([ROOT, *(d.key for d in live_depts)]))
+        vendor = [
+            Department(key=unkeyed(90), name="外包", parent=parent, dept_id=90),
+            Department(key=unkeyed(91), name="华东", parent=unkeyed(90), dept_id=91),
+        ]
+    live_keys = [ROOT, *(d.key for d in live_depts), *(d.key for d in vendor)]
+    live_depts += vendor
 
     # Desired departments.
     desired_depts: list[Department] = []
@@ -149,16 +159,19 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         else:
             managed.append(d)
 
-    top_level = sorted({d.name for d in live_depts if d.parent == ROOT})
+    live_org = Org.of(live_depts, live_users)
     unmanaged: tuple[str, ...] = ()
-    if top_level and draw(st.integers(0, 3)) == 0:
-        unmanaged = (draw(st.sampled_from(top_level)),)
+    if vendor:
+        unmanaged = (live_org.path(unkeyed(90)),)
+    elif live_depts and draw(st.integers(0, 3)) == 0:
+        paths = sorted({live_org.path(d.key) for d in live_depts})
+        unmanaged = (draw(st.sampled_from(paths)),)  # anywhere: under managed parents too
     policy = Policy(
         prune_users=draw(st.booleans()),
         prune_departments=draw(st.booleans()),
         unmanaged_departments=unmanaged,
     )
-    return Scenario(Org.of(managed, desired_users), Org.of(live_depts, live_users), policy)
+    return Scenario(Org.of(managed, desired_users), live_org, policy)
 
 
 def _with_managers(d: Department, managers: list[str]) -> Department:

@@ -507,3 +507,27 @@ def test_plan_refuses_requirements_that_do_not_come_earlier() -> None:
     )
     with pytest.raises(ValueError, match="does not precede it"):
         Plan((step,), 0, 0, "sha256:x", "sha256:y")
+
+
+def test_renaming_above_an_unmanaged_subtree_must_carry_its_path_along() -> None:
+    live = org(
+        live_dept(2, "研发", key="eng"),
+        live_dept(3, "外包", "eng"),
+        user("c1", "外包一", "#3", mobile=mobile(1)),
+    )
+    desired = org(dept("eng", "研发中心"))
+    old_path_only = Policy(
+        prune_users=True, prune_departments=True, unmanaged_departments=("研发/外包",)
+    )
+    with pytest.raises(ConfigError) as caught:
+        build_plan(desired, live, old_path_only)
+    (problem,) = caught.value.problems
+    assert problem.file == "orgctl.yaml"
+    assert "'研发/外包' to '研发中心/外包'" in problem.message
+    # Naming the new path in the same change: the subtree and its people stay untouched
+    # now, and after the rename the live path is the listed one.
+    new_path = Policy(
+        prune_users=True, prune_departments=True, unmanaged_departments=("研发中心/外包",)
+    )
+    plan = planned(desired, live, new_path)
+    assert ids(plan) == ["department.update:eng"]

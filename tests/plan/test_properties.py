@@ -11,8 +11,9 @@ from collections import Counter
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from reconciler.diff import diff
 from reconciler.errors import ConfigError
-from reconciler.model import Org
+from reconciler.model import ROOT, Org
 from reconciler.plan import Plan, Step, build_plan
 from reconciler.policy import Policy
 from tests.plan.builders import dept, live_dept, mobile, org, user
@@ -56,8 +57,23 @@ def test_plan_is_well_formed_obeys_dingtalk_rules_and_converges(s: Scenario) -> 
 
     sim = SimDingTalk.from_org(s.live)
     sim.apply(plan)
-    again = build_plan(s.desired, sim.to_org(), s.policy)
+    after = sim.to_org()
+    again = build_plan(s.desired, after, s.policy)
     assert again.steps == (), [step.id for step in again.steps]
+
+    # Unmanaged subtrees are never touched: same departments, and everyone in them still is.
+    unmanaged = diff(s.desired, s.live, s.policy).unmanaged
+    for key in unmanaged:
+        before = s.live.departments[key]
+        assert before.dept_id is not None
+        parent_id = 1 if before.parent == ROOT else s.live.departments[before.parent].dept_id
+        now = sim.depts[before.dept_id]
+        assert (now.name, now.parent_id) == (before.name, parent_id)
+    for userid, have in s.live.users.items():
+        for key in have.departments:
+            if key in unmanaged:
+                assert userid in after.users, f"{userid} (in unmanaged {key}) was deleted"
+                assert key in after.users[userid].departments, f"{userid} left {key}"
 
 
 @SETTINGS

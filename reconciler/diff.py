@@ -38,6 +38,10 @@ from reconciler.model import (
 )
 from reconciler.policy import Policy
 
+UNIQUE_USER_FIELDS = ("mobile", "email", "telephone")
+UNIQUE_ERRCODES = {"mobile": 60104, "email": 60106, "telephone": 40100}
+"""DingTalk refuses a second person with the same mobile, email or extension number."""
+
 
 @dataclass(frozen=True, slots=True)
 class FieldChange:
@@ -182,7 +186,7 @@ class _Differ:
         departments = self._diff_departments()
         users, ignored = self._diff_users()
         kept = self._prune_departments(departments, users, ignored)
-        self._check_mobiles(users)
+        self._check_unique_values(users)
         after = self._managers_after(users)
         for key, reason in sorted(kept.items()):
             self.warnings.append(f"keeping department {key} ({self.live.path(key)}): {reason}")
@@ -428,32 +432,43 @@ class _Differ:
                 result[userid] = UserDiff(userid, "delete", None, have, ())
         return result, frozenset(ignored)
 
-    def _check_mobiles(self, users: Mapping[UserId, UserDiff]) -> None:
-        """A created person's mobile must be free once phase 3 has run (60104)."""
-        creating = {
-            u.desired.mobile: u
-            for u in users.values()
-            if u.kind in ("create", "replace") and u.desired is not None and u.desired.mobile
-        }
-        if not creating:
+    def _check_unique_values(self, users: Mapping[UserId, UserDiff]) -> None:
+        """Mobiles (60104), emails (60106) and telephones (40100) are unique in the org. A
+        value a person takes must be free by then: held by nobody, or by someone this plan
+        deletes, or who gives it up in their own update (apply orders that pair)."""
+        taking: dict[tuple[str, str], UserDiff] = {}
+        for change in users.values():
+            want = change.desired
+            if want is None or change.kind not in ("create", "replace", "update"):
+                continue
+            creating = change.kind != "update"
+            changed = {c.name for c in change.changes}
+            for name in UNIQUE_USER_FIELDS:
+                value = getattr(want, name)
+                if value and (creating or name in changed):
+                    taking[(name, value)] = change
+        if not taking:
             return
         for userid, have in self.live.users.items():
-            if have.mobile is None or have.mobile not in creating:
-                continue
-            taker = creating[have.mobile]
-            if userid == taker.userid:
-                continue
-            if userid in users and users[userid].kind in ("delete", "replace"):
-                continue
-            assert taker.desired is not None
-            self.problems.append(
-                Problem.at(
-                    taker.desired.location,
-                    f"users.{taker.userid}.mobile",
-                    f"the mobile is already used by live user {userid}, whom this plan keeps "
-                    "(DingTalk 60104: mobiles are unique)",
+            for name in UNIQUE_USER_FIELDS:
+                value = getattr(have, name)
+                taker = taking.get((name, value)) if value else None
+                if taker is None or taker.userid == userid:
+                    continue
+                holder = users.get(userid)
+                if holder is not None and holder.kind in ("delete", "replace"):
+                    continue
+                if holder is not None and any(c.name == name for c in holder.changes):
+                    continue  # gives it up in the same plan
+                assert taker.desired is not None
+                self.problems.append(
+                    Problem.at(
+                        taker.desired.location,
+                        f"users.{taker.userid}.{name}",
+                        f"the {name} is already used by live user {userid}, whom this plan "
+                        f"keeps (DingTalk {UNIQUE_ERRCODES[name]}: it must be unique)",
+                    )
                 )
-            )
 
     # -- prune ------------------------------------------------------------------------------
 

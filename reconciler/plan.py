@@ -53,7 +53,7 @@ from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from reconciler.diff import Diff, FieldChange, UserDiff, diff
+from reconciler.diff import UNIQUE_USER_FIELDS, Diff, FieldChange, UserDiff, diff
 from reconciler.errors import ConfigError, InputError, Problem
 from reconciler.model import (
     ROOT,
@@ -762,11 +762,14 @@ class _Planner:
                 done.add(userid)
         self.deferred_managers = deferred
 
-        mobile_holder = (
-            {u.mobile: userid for userid, u in self.live.users.items() if u.mobile}
-            if any(c.desired and c.desired.mobile for c in creating.values())
-            else {}
-        )
+        # Whoever held a mobile, email or telephone a new account takes is deleted first
+        # (60104, 60106, 40100): require it, so a failed delete skips the create.
+        holders = {
+            (name, value): userid
+            for userid, u in self.live.users.items()
+            for name in UNIQUE_USER_FIELDS
+            if (value := getattr(u, name))
+        }
         for userid in order:
             change = creating[userid]
             want = change.desired
@@ -780,9 +783,10 @@ class _Planner:
             requires: list[str] = []
             if userid in self.user_deleted:
                 requires.append(self.user_deleted[userid])
-            holder = mobile_holder.get(want.mobile) if want.mobile else None
-            if holder is not None and holder != userid and holder in self.user_deleted:
-                requires.append(self.user_deleted[holder])
+            for name in UNIQUE_USER_FIELDS:
+                holder = holders.get((name, payload.get(name)))
+                if holder is not None and holder != userid and holder in self.user_deleted:
+                    requires.append(self.user_deleted[holder])
             if manager and userid not in deferred and manager in self.user_created:
                 requires.append(self.user_created[manager])
             requires.extend(self._dept_requires(want.departments))

@@ -531,3 +531,18 @@ def test_renaming_above_an_unmanaged_subtree_must_carry_its_path_along() -> None
     )
     plan = planned(desired, live, new_path)
     assert ids(plan) == ["department.update:eng"]
+
+
+def test_new_account_taking_a_pruned_persons_email_waits_for_the_delete() -> None:
+    live = org(
+        live_dept(2, "研发", key="eng"),
+        user("old", "旧", "eng", mobile=mobile(1), email="team@example.com"),
+    )
+    desired = org(
+        dept("eng", "研发"), user("new", "新", "eng", mobile=mobile(2), email="team@example.com")
+    )
+    plan = planned(desired, live)
+    assert get(plan, "user.create:new").requires == ("user.delete:old",)
+    with pytest.raises(ConfigError) as caught:
+        build_plan(desired, live, Policy())  # "old" stays: 60106
+    assert "the email is already used by live user old" in caught.value.problems[0].message

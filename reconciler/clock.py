@@ -1,4 +1,5 @@
 """Time, injected: the real clock for the CLI, a fake one for tests (which never sleep).
+The system clock is this module's only I/O.
 
 `monotonic()` paces rate limiters and backoff; `now()` is wall time (epoch seconds) for
 tokens' expiry, journals and attendance. The fake clock advances only when something sleeps
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Literal, Protocol
 
 
 class Clock(Protocol):
@@ -65,3 +67,9 @@ class FakeClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def utc_stamp(epoch: float, timespec: Literal["seconds", "milliseconds"] = "seconds") -> str:
+    """Epoch seconds as ISO 8601 UTC with a ``Z``: how journals, lock files and logs say when."""
+    when = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec=timespec)
+    return when.replace("+00:00", "Z")

@@ -25,26 +25,14 @@ from typing import Any
 
 import yaml
 
-from reconciler.model import ROOT, Department, DeptKey, Org, User, is_unkeyed
+from reconciler.model import ROOT, USER_FIELDS, Department, DeptKey, Org, User, is_unkeyed
 
 DEPARTMENTS_FILE = "departments.yaml"
 PEOPLE_DIR = "people"
 HEADER = "# Written by `orgctl dump` from the live directory. Edit, then `orgctl plan`.\n"
 
-USER_FIELD_ORDER = (
-    "userid",
-    "name",
-    "mobile",
-    "departments",
-    "title",
-    "email",
-    "job_number",
-    "telephone",
-    "work_place",
-    "remark",
-    "manager",
-    "extension",
-)
+USER_FIELD_ORDER = ("userid", *USER_FIELDS)
+"""The order fields are written in: the identity, then the managed fields in display order."""
 
 
 def dump_org(live: Org) -> dict[str, str]:

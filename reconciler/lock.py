@@ -1,4 +1,5 @@
 """One apply at a time per tenant: an exclusive `flock` on ``state_dir/locks/<tenant>.lock``.
+I/O: the lock file.
 
 Two applies against one tenant would each plan from a read the other is busy invalidating
 (one deletes a department the other is moving people into). CI has a concurrency group, but
@@ -18,12 +19,11 @@ import json
 import os
 import re
 import socket
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from reconciler.clock import SYSTEM_CLOCK, Clock
+from reconciler.clock import SYSTEM_CLOCK, Clock, utc_stamp
 from reconciler.errors import LockedError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -69,11 +69,10 @@ class TenantLock:
         except BaseException:
             handle.close()
             raise
-        when = datetime.fromtimestamp(self._clock.now(), tz=UTC)
         holder_info = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
-            "since": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "since": utc_stamp(self._clock.now()),
         }
         handle.seek(0)
         handle.truncate()

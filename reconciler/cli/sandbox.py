@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from reconciler.cli.app import app, err, out, reported
+from reconciler.clock import utc_stamp
 from reconciler.errors import InputError
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox, ServerHandle, default_db_path, serve
 
@@ -104,6 +104,6 @@ def writes_command(db: DbOption = None) -> None:
             raise InputError(f"no sandbox tenant at {path}")
     with Sandbox(path) as sandbox:
         for write in sandbox.writes():
-            at = datetime.fromtimestamp(write.at, UTC).isoformat(timespec="milliseconds")
+            at = utc_stamp(write.at, "milliseconds")
             body = json.dumps(write.body, ensure_ascii=False, separators=(",", ":"))
             out(f"{at} {write.api} errcode={write.errcode} {body}")

@@ -157,22 +157,8 @@ VALUES = st.recursive(
     ),
     max_leaves=6,
 )
-USER_KEYS = [
-    "userid",
-    "name",
-    "mobile",
-    "departments",
-    "title",
-    "email",
-    "job_number",
-    "telephone",
-    "work_place",
-    "remark",
-    "manager",
-    "extension",
-    "mobil",
-]
-DEPT_KEYS = ["key", "name", "parent", "order", "managers", "parnet"]
+USER_KEYS = ["userid", *USER_FIELDS, "mobil"]  # every managed field, and a typo
+DEPT_KEYS = ["key", *DEPARTMENT_FIELDS, "parnet"]
 VALIDATOR = Draft202012Validator(org_schema())
 
 

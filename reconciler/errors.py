@@ -3,7 +3,8 @@
     OrgctlError                      anything orgctl reports to its user (exit 1 unless noted)
     ├── ConfigError                  invalid desired YAML or policy: carries every Problem
     ├── TargetError                  no usable target (CI without credentials, bad base URL)
-    ├── DingTalkError                an API call failed; .errcode, .errmsg, .api
+    ├── DingTalkError                an API call failed; .api, .errmsg, .errcode (None when
+    │                                DingTalk gave none: transport failure, HTTP 5xx, IP ban)
     │   ├── RetryableError           worth retrying with backoff
     │   │   ├── ThrottledError       90018 90002 90005 90006 90019, 88-throttle, IP ban body
     │   │   ├── BusyError            -1 "系统繁忙", HTTP 5xx
@@ -70,12 +71,12 @@ class TargetError(OrgctlError):
 
 
 class DingTalkError(OrgctlError):
-    def __init__(self, api: str, errcode: int, errmsg: str, hint: str = "") -> None:
+    def __init__(self, api: str, errcode: int | None, errmsg: str, hint: str = "") -> None:
         self.api = api
         self.errcode = errcode
         self.errmsg = errmsg
         self.hint = hint
-        text = f"{api}: errcode {errcode}: {errmsg}"
+        text = f"{api}: {errmsg}" if errcode is None else f"{api}: errcode {errcode}: {errmsg}"
         super().__init__(f"{text} ({hint})" if hint else text)
 
 
@@ -84,7 +85,7 @@ class RetryableError(DingTalkError):
 
 
 class ThrottledError(RetryableError):
-    def __init__(self, api: str, errcode: int, errmsg: str, wait: float = 0.0) -> None:
+    def __init__(self, api: str, errcode: int | None, errmsg: str, wait: float = 0.0) -> None:
         super().__init__(api, errcode, errmsg)
         self.wait = wait  # seconds the server asked us to wait (IP-ban body "wait")
 

@@ -219,14 +219,14 @@ class DingTalkClient:
             try:
                 response = await self._http.request(method, path, params=params, json=json)
             except _NOT_SENT as exc:
-                raise TransportError(api, errcodes.NO_ERRCODE, _describe(exc, "not sent")) from None
+                raise TransportError(api, None, _describe(exc, "not sent")) from None
             except httpx.TransportError as exc:
                 # The request left (or may have): a read may simply be sent again, a write
                 # may have been executed already.
                 what = _describe(exc, "no complete response")
                 if write:
-                    raise OutcomeUnknownError(api, errcodes.NO_ERRCODE, what) from None
-                raise TransportError(api, errcodes.NO_ERRCODE, what) from None
+                    raise OutcomeUnknownError(api, None, what) from None
+                raise TransportError(api, None, what) from None
         return self._parse(api, write, response)
 
     def _parse(self, api: str, write: bool, response: httpx.Response) -> dict[str, Any]:
@@ -245,17 +245,17 @@ class DingTalkClient:
         if status >= 500:
             what = f"HTTP {status} {response.reason_phrase}"
             if write:
-                raise OutcomeUnknownError(api, errcodes.NO_ERRCODE, what)
-            raise BusyError(api, errcodes.NO_ERRCODE, what)
+                raise OutcomeUnknownError(api, None, what)
+            raise BusyError(api, None, what)
         if status == 429 or (data is None and status in (200, 403)):
             # A gateway refused the call before DingTalk ran it: a 429, or the IP ban's HTML
             # page (reference §5.1) — never a JSON body, which every DingTalk answer is.
-            error = ThrottledError(api, errcodes.NO_ERRCODE, f"HTTP {status}: not a JSON answer")
+            error = ThrottledError(api, None, f"HTTP {status}: not a JSON answer")
             self._after_throttle(api, error)
             raise error
         snippet = redact(response.text[:200])
         what = f"HTTP {status}: unexpected answer {snippet!r}"
-        raise TerminalError(api, errcodes.NO_ERRCODE, what)
+        raise TerminalError(api, None, what)
 
     def _after_throttle(self, api: str, error: ThrottledError) -> None:
         if error.wait > 0:
@@ -327,7 +327,7 @@ class DingTalkClient:
             ) from None
         token = data.get("access_token")
         if not isinstance(token, str) or not token:
-            raise TerminalError(TOKEN_API, errcodes.NO_ERRCODE, "no access_token in the answer")
+            raise TerminalError(TOKEN_API, None, "no access_token in the answer")
         expires_in = data.get("expires_in", 7200)
         if isinstance(expires_in, str):
             expires_in = float(expires_in) if expires_in.strip().isdigit() else 7200.0
@@ -363,7 +363,7 @@ class DingTalkClient:
             return users, None
         next_cursor = errcodes.parse_errcode(result.get("next_cursor"))
         if next_cursor is None:
-            raise TerminalError(api, errcodes.NO_ERRCODE, "has_more without a next_cursor")
+            raise TerminalError(api, None, "has_more without a next_cursor")
         return users, next_cursor
 
     async def get_user(self, userid: str) -> dict[str, Any] | None:
@@ -437,7 +437,7 @@ class DingTalkClient:
         data = await self.call(api, body, write=True)
         userid = _result(data, api).get("userid") or body.get("userid")
         if not userid:
-            raise TerminalError(api, errcodes.NO_ERRCODE, "no userid in the answer")
+            raise TerminalError(api, None, "no userid in the answer")
         return str(userid)
 
     async def update_user(self, userid: str, fields: Mapping[str, Any]) -> None:
@@ -474,7 +474,7 @@ def _user_body(fields: Mapping[str, Any], *, clearing: bool) -> dict[str, Any]:
 def _result(data: Mapping[str, Any], api: str) -> dict[str, Any]:
     result = data.get("result")
     if not isinstance(result, dict):
-        raise TerminalError(api, errcodes.NO_ERRCODE, "the answer has no result object")
+        raise TerminalError(api, None, "the answer has no result object")
     return result
 
 

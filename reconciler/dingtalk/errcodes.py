@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.dingtalk.redact import redact
 from reconciler.errors import (
     BusyError,
     DingTalkError,
@@ -27,10 +28,6 @@ NOT_FOUND = 60121  # 找不到该用户; also left / not yet joined / other org
 DEPT_OUT_OF_SCOPE = 50004
 USER_OUT_OF_SCOPE = 50002
 QUOTA_EXHAUSTED = 90020
-
-NO_ERRCODE = -2
-"""Put on errors that carry no DingTalk errcode: transport failures, HTTP 5xx, non-JSON
-bodies. (-1 is DingTalk's own "system busy", so it cannot serve.)"""
 
 IP_BAN_STATUS = 1111
 """``status`` of the per-egress-IP ban body (10,000 requests / 20 s → blocked 5 minutes)."""
@@ -90,7 +87,7 @@ def sub_code_of(body: Mapping[str, Any]) -> str:
     sub_code = body.get("sub_code")
     if sub_code is not None and str(sub_code).strip():
         return str(sub_code).strip()
-    errmsg = str(body.get("errmsg", ""))
+    errmsg = redact(str(body.get("errmsg", "")))  # an echoed token must not reach a message
     marker = "subcode="
     start = errmsg.find(marker)
     if start < 0:
@@ -111,15 +108,15 @@ def classify(api: str, body: Mapping[str, Any]) -> DingTalkError | None:
         minutes = float(wait) if isinstance(wait, int | float) and not isinstance(wait, bool) else 5
         return ThrottledError(
             api,
-            IP_BAN_STATUS,
+            None,  # the ban body has a status, not an errcode
             f"the egress IP is banned by DingTalk for {minutes:g} min (status 1111)",
             wait=minutes * IP_BAN_WAIT_UNIT,
         )
     raw = body.get("errcode")
     errcode = parse_errcode(raw)
-    errmsg = str(body.get("errmsg", ""))
+    errmsg = redact(str(body.get("errmsg", "")))  # an echoed token must not reach a message
     if errcode is None:
-        return TerminalError(api, NO_ERRCODE, f"unexpected answer: errcode {raw!r}")
+        return TerminalError(api, None, f"unexpected answer: errcode {raw!r}")
     if errcode == OK:
         return None
     if errcode == BUSY:

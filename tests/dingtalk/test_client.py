@@ -1,3 +1,5 @@
+"""The DingTalk client: tokens, retries, throttling, transport errors, payload encoding."""
+
 from __future__ import annotations
 
 import asyncio
@@ -293,15 +295,20 @@ def test_a_read_timeout_is_a_transport_error_once_retries_are_spent(
     fake: FakeDingTalk, clock: FakeClock
 ):
     fake.script(LIST, *[httpx.ReadTimeout("timed out")] * 3)
-    with pytest.raises(TransportError):
+    with pytest.raises(TransportError) as caught:
         run(make_client(fake, clock, max_tries=3), lambda c: c.list_users_page(2))
     assert len(fake.calls(LIST)) == 3
+    # No DingTalk errcode was ever received: the message must not invent one.
+    assert caught.value.errcode is None
+    assert "errcode" not in str(caught.value)
 
 
 def test_a_5xx_read_becomes_busy_when_retries_are_spent(fake: FakeDingTalk, clock: FakeClock):
     fake.script(LIST, *[httpx.Response(503)] * 2)
-    with pytest.raises(BusyError):
+    with pytest.raises(BusyError) as caught:
         run(make_client(fake, clock, max_tries=2), lambda c: c.list_users_page(2))
+    assert caught.value.errcode is None
+    assert str(caught.value) == f"{LIST}: HTTP 503 Service Unavailable"
 
 
 def test_user_fields_are_encoded_the_way_dingtalk_takes_them(fake: FakeDingTalk, clock: FakeClock):

@@ -1,3 +1,5 @@
+"""DingTalk errcodes → the one error hierarchy."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -5,6 +7,7 @@ from typing import Any
 import pytest
 
 from reconciler.dingtalk import errcodes
+from reconciler.dingtalk.redact import register_secret
 from reconciler.errors import (
     BusyError,
     QuotaExhaustedError,
@@ -38,11 +41,13 @@ API = "topapi/v2/user/list"
         ({"errcode": 90020, "errmsg": "本月api调用量已超过限制"}, QuotaExhaustedError, 90020),
         ({"errcode": 50004, "errmsg": "部门不在授权范围内"}, TerminalError, 50004),
         ({"errcode": "60121", "errmsg": "找不到该用户"}, TerminalError, 60121),
-        ({"errcode": "oops"}, TerminalError, errcodes.NO_ERRCODE),
-        ({"errcode": None}, TerminalError, errcodes.NO_ERRCODE),
+        ({"errcode": "oops"}, TerminalError, None),
+        ({"errcode": None}, TerminalError, None),
     ],
 )
-def test_errcodes_map_onto_the_error_hierarchy(body: dict[str, Any], kind: type, errcode: int):
+def test_errcodes_map_onto_the_error_hierarchy(
+    body: dict[str, Any], kind: type, errcode: int | None
+):
     error = errcodes.classify(API, body)
     assert type(error) is kind
     assert error is not None
@@ -81,3 +86,12 @@ def test_scope_and_quota_errors_say_what_to_do():
 )
 def test_sub_code_comes_from_the_field_or_the_errmsg(body: dict[str, Any], expected: str):
     assert errcodes.sub_code_of(body) == expected
+
+
+def test_a_secret_echoed_in_errmsg_is_masked_in_the_error():
+    register_secret("tok-echoed-by-the-gateway-1234")
+    body = {"errcode": 60003, "errmsg": "bad dept; token tok-echoed-by-the-gateway-1234"}
+    error = errcodes.classify(API, body)
+    assert error is not None
+    assert "tok-echoed-by-the-gateway-1234" not in str(error)
+    assert error.errmsg == "bad dept; token ***"

@@ -1,4 +1,5 @@
 """The apply journal: one JSON line per step event, under ``state_dir/journal/``.
+I/O: creates and appends to the journal file.
 
 Written as the apply goes (flushed after every line), so a run that is killed still leaves a
 record of which writes it made; CI uploads the file as an artifact. The journal is for humans
@@ -19,7 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Protocol
 
-from reconciler.clock import Clock
+from reconciler.clock import Clock, utc_stamp
+from reconciler.dingtalk.redact import redact
 from reconciler.lock import lock_path
 from reconciler.phone import mask_email, mask_mobile
 
@@ -34,6 +36,7 @@ _SECRET = re.compile(
 
 def scrub(text: str) -> str:
     """Mask mobiles and emails and blank credentials in free text."""
+    text = redact(text)  # the client's registered secrets, wherever they stand
     text = _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
     text = _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
     return _MOBILE.sub(lambda m: _mask_any_mobile(m.group(0)), text)
@@ -99,9 +102,8 @@ class Journal:
     def write(self, event: str, **fields: object) -> None:
         if self._handle is None:
             raise ValueError("journal is closed")
-        when = datetime.fromtimestamp(self._clock.now(), tz=UTC)
         record: dict[str, object] = {
-            "time": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": utc_stamp(self._clock.now(), "milliseconds"),
             "event": event,
         }
         for name, value in fields.items():

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.clock import FakeClock
+from reconciler.dingtalk.redact import register_secret
 from reconciler.errors import LockedError
 from reconciler.journal import Journal, read_journal, scrub
 from reconciler.lock import TenantLock, lock_path
@@ -67,6 +68,11 @@ def test_scrub_masks_mobiles_emails_and_credentials() -> None:
     assert scrub("dept 560935057 and userid 16403377132689900") == (
         "dept 560935057 and userid 16403377132689900"
     )
+
+
+def test_scrub_masks_a_secret_the_client_registered_even_without_a_key() -> None:
+    register_secret("bare-token-9f8e7d6c")
+    assert scrub("token bare-token-9f8e7d6c echoed by a proxy") == "token *** echoed by a proxy"
 
 
 def test_journal_lines_are_json_masked_and_named_by_time_and_tenant(

@@ -6,6 +6,7 @@ The CLI is the only layer that prints and picks exit codes:
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,6 +64,22 @@ def command(func: Callable[..., None]) -> Callable[..., None]:
     return app.command()(func)
 
 
+class _ErrHandler(logging.Handler):
+    """orgctl's own warnings (an IP-ban pause, say) reach the user through `err`, so the
+    library logs and the CLI decides what is printed: never logging's last-resort handler."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err(f"warning: {record.getMessage()}")
+
+
+def _show_warnings() -> None:
+    logger = logging.getLogger("reconciler")
+    if not any(isinstance(handler, _ErrHandler) for handler in logger.handlers):
+        handler = _ErrHandler(logging.WARNING)
+        logger.addHandler(handler)
+
+
 @app.callback()
 def _root() -> None:
     """Keep a DingTalk (钉钉) org directory as code: validate, plan, apply, drift, attendance."""
+    _show_warnings()

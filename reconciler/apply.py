@@ -1,4 +1,5 @@
 """Execute a Plan against DingTalk: ordered, concurrent where safe, never a blind write twice.
+I/O: DingTalk writes through the client, step events to an `EventSink`; never prints.
 
 Scheduling
     A plan lists its steps in an order that is correct when run one at a time, grouped in
@@ -61,17 +62,19 @@ from reconciler.errors import (
 )
 from reconciler.journal import EventSink, NullJournal
 from reconciler.model import ROOT, ROOT_DEPT_ID, DeptKey, Org, UserId, is_unkeyed
+from reconciler.plan import Action
 
 # ---------------------------------------------------------------------------- shapes
 
-CREATE_DEPARTMENT = "create_department"
-UPDATE_DEPARTMENT = "update_department"
-ADOPT_DEPARTMENT = "adopt_department"
-DELETE_USER = "delete_user"
-CREATE_USER = "create_user"
-UPDATE_USER = "update_user"
-SET_MANAGERS = "set_managers"
-DELETE_DEPARTMENT = "delete_department"
+# The planner's action names, as plain strings: steps only have to look like plan steps.
+CREATE_DEPARTMENT = Action.CREATE_DEPARTMENT.value
+UPDATE_DEPARTMENT = Action.UPDATE_DEPARTMENT.value
+ADOPT_DEPARTMENT = Action.ADOPT_DEPARTMENT.value
+DELETE_USER = Action.DELETE_USER.value
+CREATE_USER = Action.CREATE_USER.value
+UPDATE_USER = Action.UPDATE_USER.value
+SET_MANAGERS = Action.SET_MANAGERS.value
+DELETE_DEPARTMENT = Action.DELETE_DEPARTMENT.value
 
 API_OF_ACTION: Mapping[str, str] = {
     CREATE_DEPARTMENT: "department/create",

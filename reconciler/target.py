@@ -1,4 +1,5 @@
 """Which DingTalk tenant a command talks to: a real one, or the embedded sandbox (design §5).
+I/O: reads the environment, creates the state directory, opens the sandbox database.
 
     DINGTALK_APP_KEY + DINGTALK_APP_SECRET   a real tenant at DINGTALK_BASE_URL
                                              (default https://oapi.dingtalk.com)
@@ -23,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from reconciler.clock import SYSTEM_CLOCK, Clock
@@ -107,6 +108,21 @@ def open_target(
     return _sandbox_target(home, clock, f"no {APP_KEY_VAR} set")
 
 
+def sandbox_client(sandbox: Sandbox, clock: Clock, **options: Any) -> DingTalkClient:
+    """A client for a sandbox made with the default credentials, through its in-process
+    transport (no sockets). `options` go to `DingTalkClient` (rng, max_tries, …)."""
+    from reconciler.sandbox import APP_KEY, APP_SECRET
+
+    return DingTalkClient(
+        app_key=APP_KEY,
+        app_secret=APP_SECRET,
+        base_url=sandbox.base_url,
+        transport=sandbox.transport(),
+        clock=clock,
+        **options,
+    )
+
+
 def _is_ci(env: Mapping[str, str]) -> bool:
     return env.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
@@ -119,15 +135,8 @@ def _sandbox_target(home: Path, clock: Clock, why: str) -> Target:
         sb = Sandbox(db_path=db_path, clock=clock, app_key=APP_KEY, app_secret=APP_SECRET)
     except (OSError, sqlite3.Error) as error:
         raise TargetError(f"cannot open the sandbox tenant at {_show(db_path)}: {error}") from None
-    client = DingTalkClient(
-        app_key=APP_KEY,
-        app_secret=APP_SECRET,
-        base_url=sb.base_url,
-        transport=sb.transport(),
-        clock=clock,
-    )
     return Target(
-        client=client,
+        client=sandbox_client(sb, clock),
         description=f"target: sandbox tenant {_show(db_path)} ({why})",
         is_sandbox=True,
         sandbox=sb,

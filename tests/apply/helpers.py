@@ -16,6 +16,7 @@ from reconciler.policy import DEFAULT_POLICY, Policy
 from reconciler.reconcile import managers_to_read
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
 from reconciler.snapshot import read_live
+from reconciler.target import sandbox_client
 
 
 def make_client(sb: Sandbox | None, clock: FakeClock, *, url: str | None = None, **options):
@@ -30,15 +31,7 @@ def make_client(sb: Sandbox | None, clock: FakeClock, *, url: str | None = None,
             **options,
         )
     assert sb is not None
-    return DingTalkClient(
-        app_key=APP_KEY,
-        app_secret=APP_SECRET,
-        base_url=sb.base_url,
-        transport=sb.transport(),
-        clock=clock,
-        rng=random.Random(3),
-        **options,
-    )
+    return sandbox_client(sb, clock, rng=random.Random(3), **options)
 
 
 async def read(client: DingTalkClient, desired: Org) -> Org:

@@ -33,13 +33,6 @@ def _fake_clock(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> None:
 
 
 @pytest.fixture
-def sb(clock: FakeClock) -> Iterator[Sandbox]:
-    sandbox = Sandbox(clock=clock)
-    yield sandbox
-    sandbox.close()
-
-
-@pytest.fixture
 def server(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerHandle]:
     with serve(sb, "127.0.0.1") as handle:
         monkeypatch.setenv("DINGTALK_BASE_URL", handle.url)

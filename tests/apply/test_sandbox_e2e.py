@@ -23,13 +23,6 @@ from tests.apply.helpers import apply_once, make_client, plan_for, read
 
 
 @pytest.fixture
-def sb(clock: FakeClock) -> Iterator[Sandbox]:
-    sandbox = Sandbox(clock=clock)
-    yield sandbox
-    sandbox.close()
-
-
-@pytest.fixture
 def server(sb: Sandbox) -> Iterator[ServerHandle]:
     with serve(sb, "127.0.0.1") as handle:
         yield handle

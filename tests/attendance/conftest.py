@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -18,8 +18,9 @@ import pytest
 
 from reconciler.clock import FakeClock
 from reconciler.dingtalk import DingTalkClient
-from reconciler.sandbox import APP_KEY, APP_SECRET, ApiError, Sandbox, Tenant
+from reconciler.sandbox import ApiError, Sandbox, Tenant
 from reconciler.sandbox import attendance as sandbox_attendance
+from reconciler.target import sandbox_client
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2026, 1, 7, 13, 15, tzinfo=SHANGHAI)
@@ -96,20 +97,5 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     return recorder
 
 
-@pytest.fixture
-def sb(clock: FakeClock) -> Iterator[Sandbox]:
-    """20 QPS, like DingTalk: the client's limiter keeps to it, so no 90018 is expected."""
-    sandbox = Sandbox(clock=clock)
-    yield sandbox
-    sandbox.close()
-
-
 def make_client(sb: Sandbox, clock: FakeClock, **options: Any) -> DingTalkClient:
-    return DingTalkClient(
-        app_key=APP_KEY,
-        app_secret=APP_SECRET,
-        base_url=sb.base_url,
-        transport=sb.transport(),
-        clock=clock,
-        **options,
-    )
+    return sandbox_client(sb, clock, **options)

@@ -10,12 +10,12 @@ from typing import Any
 import yaml
 
 from reconciler.clock import FakeClock
-from reconciler.dingtalk import DingTalkClient
 from reconciler.dump import dump_org, generated_keys
 from reconciler.load import load_desired
 from reconciler.model import ROOT, Department, DeptKey, Org, User, is_unkeyed
-from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
+from reconciler.sandbox import Sandbox
 from reconciler.snapshot import read_live
+from reconciler.target import sandbox_client
 from tests.snapshot.helpers import seed
 
 LIVE = Org.of(
@@ -172,13 +172,7 @@ def test_a_sandbox_snapshot_dumps_and_reads_back_unchanged(clock: FakeClock):
     seed(sb.tenant, departments=60, users=400)
 
     async def go() -> Org:
-        async with DingTalkClient(
-            app_key=APP_KEY,
-            app_secret=APP_SECRET,
-            base_url=sb.base_url,
-            transport=sb.transport(),
-            clock=clock,
-        ) as client:
+        async with sandbox_client(sb, clock) as client:
             return await read_live(client)
 
     live = asyncio.run(go())
@@ -234,13 +228,7 @@ def test_the_dump_passes_the_loader_and_loads_as_the_live_org(tmp_path: Path, cl
     )
 
     async def go() -> Org:
-        async with DingTalkClient(
-            app_key=APP_KEY,
-            app_secret=APP_SECRET,
-            base_url=sb.base_url,
-            transport=sb.transport(),
-            clock=clock,
-        ) as client:
+        async with sandbox_client(sb, clock) as client:
             return await read_live(client)
 
     live = asyncio.run(go())

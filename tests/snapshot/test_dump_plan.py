@@ -7,25 +7,19 @@ from collections.abc import Collection
 from pathlib import Path
 
 from reconciler.clock import FakeClock
-from reconciler.dingtalk import DingTalkClient
 from reconciler.dump import dump_org
 from reconciler.load import load_desired
 from reconciler.model import Org, UserId
 from reconciler.plan import Action, build_plan
-from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
+from reconciler.sandbox import Sandbox
 from reconciler.snapshot import read_live
+from reconciler.target import sandbox_client
 from tests.snapshot.helpers import seed
 
 
 def read(sb: Sandbox, clock: FakeClock, read_managers: bool | Collection[UserId]) -> Org:
     async def go() -> Org:
-        async with DingTalkClient(
-            app_key=APP_KEY,
-            app_secret=APP_SECRET,
-            base_url=sb.base_url,
-            transport=sb.transport(),
-            clock=clock,
-        ) as client:
+        async with sandbox_client(sb, clock) as client:
             return await read_live(client, read_managers=read_managers)
 
     return asyncio.run(go())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,13 +18,6 @@ from tests.snapshot.helpers import seed
 LISTSUBID = "topapi/v2/department/listsubid"
 GET = "topapi/v2/department/get"
 LIST = "topapi/v2/user/list"
-
-
-@pytest.fixture
-def sb(clock: FakeClock) -> Iterator[Sandbox]:
-    sandbox = Sandbox(clock=clock)  # the real 20 QPS per API limit, on the fake clock
-    yield sandbox
-    sandbox.close()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Desired state: every YAML file under an org directory → `Org` + `Policy`, or every problem.
+I/O: reads the files under the org directory; nothing else.
 
     org/**/*.yaml ─ yamlsafe.read_yaml ─▶ data + marks ─ JSON Schema ─▶ items ─ semantic ─▶ Org
     org/orgctl.yaml ─────────── same ───────────────────────────────────────────────────▶ Policy

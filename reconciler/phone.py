@@ -1,4 +1,5 @@
 """Mobile numbers in one canonical form, so plans never show a change apply cannot remove.
+Pure: no I/O.
 
 DingTalk writes numbers outside mainland China as ``+cc-national`` and returns a mainland
 number bare (``18513027676``) with ``state_code`` "86". YAML authors write ``+86-151…``,

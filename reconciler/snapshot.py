@@ -1,4 +1,5 @@
 """Read the whole live directory through the client into an `Org` — completely, or not at all.
+I/O: DingTalk reads through the client, nothing else.
 
 Three streams run at once, each on its own API and so under its own 20 QPS budget (design §6):
 

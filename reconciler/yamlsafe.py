@@ -1,4 +1,5 @@
 """Read one YAML file safely, remembering where every value came from.
+I/O: reads that one file (after a stat() size check).
 
 `read_yaml(path, file)` returns a `Document`: plain data (dict / list / str / int / float /
 bool / None / date) plus a parallel tree of *marks* (line and column of every key and value),

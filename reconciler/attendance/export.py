@@ -1,4 +1,5 @@
 """An attendance export from start to finish: who, which dates, what it costs, then read.
+I/O: attendance reads through the injected `Caller` (the client's ``call``).
 
 `plan_export` is pure and runs before any attendance call: it resolves the people, cuts the
 window into chunks and estimates the calls, so the CLI can show the cost and refuse a budget

@@ -1,4 +1,5 @@
 """Read attendance/list for a set of chunks: concurrently, paged, within a call budget.
+I/O: attendance/list calls through the injected `Caller`.
 
 The client paces each API (20 QPS, errcode 90018) and retries throttles; this module decides
 what to ask and when to stop. It stops cleanly — finishing no new page, starting no new chunk

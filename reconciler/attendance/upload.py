@@ -1,4 +1,5 @@
 """Upload third-party punches (topapi/attendance/record/upload): check every row, then send.
+I/O: the upload calls, through the injected `Caller`; checking rows is pure.
 
 All or nothing at the checking stage: every bad row is reported with its line number and
 nothing is sent while any row is bad. Sending is one call per punch (the API has no batch

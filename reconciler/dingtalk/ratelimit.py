@@ -1,4 +1,5 @@
 """Per-API rate limiting on an injected clock.
+Pure apart from sleeping on the injected clock.
 
 DingTalk budgets each app *per API*: 20 QPS on a standard-edition org, errcode 90018 above
 (reference §5.1). So every API path gets its own limiter and a slow stream on one API never

@@ -1,4 +1,5 @@
 """Keep the app secret and access tokens out of logs, messages and reprs.
+Pure: no I/O; holds the process-wide set of registered secrets.
 
 The old DingTalk API carries the token in the URL (``?access_token=…``, errcode 41001 if it
 is in the body) and ``gettoken`` carries the app secret there too. httpx logs every request

@@ -1,5 +1,6 @@
 """Attendance (考勤) on the sandbox tenant: attendance/list, attendance/listRecord and
 topapi/attendance/record/upload, with the shapes, limits and errcodes of reference §6.
+I/O: uploaded punches live in the tenant's SQLite database; generated days are computed.
 
 The emulated org works 09:00–18:00 Asia/Shanghai on weekdays. Every person's day is
 *generated*: a seeded hash of (userid, work date) picks each check point's result, punch time,

@@ -1,4 +1,5 @@
 """Handlers for the contacts endpoints (old API family, ``topapi/v2/*``).
+No I/O of their own: the tenant owns the SQLite database.
 
 Each handler takes the tenant and the parsed JSON body and returns the response body
 (``errcode`` 0 included; the router adds ``request_id``) or raises ApiError. Request fields

@@ -1,4 +1,5 @@
 """The sandbox: one request handler in front of the tenant, used in-process and over HTTP.
+I/O: the tenant's SQLite database only; no sockets (see `server` for HTTP).
 
 `Sandbox.handle` is the only implementation of the API. A request goes through these layers,
 in order, each of which may answer instead of the next:

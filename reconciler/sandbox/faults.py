@@ -1,4 +1,6 @@
-"""Fault knobs and the per-API rate limit of the sandbox tenant."""
+"""Fault knobs and the per-API rate limit of the sandbox tenant.
+In memory: no I/O.
+"""
 
 from __future__ import annotations
 

@@ -1,3 +1,5 @@
+"""Cutting an export into API-sized calls (≤50 people × ≤7 dates) and its cost estimate."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,3 +1,5 @@
+"""Attendance selectors (--department / --user) resolved to userids on a live Org."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,3 +1,5 @@
+"""attendance/list records → the rows HR reads."""
+
 from __future__ import annotations
 
 import datetime as dt

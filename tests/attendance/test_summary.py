@@ -1,3 +1,5 @@
+"""Counts per person and department, and their renderings."""
+
 from __future__ import annotations
 
 import csv

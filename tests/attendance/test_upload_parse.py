@@ -1,3 +1,5 @@
+"""Reading punch files for upload: check times and row validation."""
+
 from __future__ import annotations
 
 import datetime as dt

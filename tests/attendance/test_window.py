@@ -1,3 +1,5 @@
+"""Attendance date windows: parsing, time zones, the 180-day limit, cutting."""
+
 from __future__ import annotations
 
 import datetime as dt

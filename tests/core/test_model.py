@@ -1,3 +1,5 @@
+"""The shared value types: Org, Department, User, unkeyed departments."""
+
 from __future__ import annotations
 
 from reconciler.model import ROOT, Department, Org, User, is_unkeyed, unkeyed

@@ -1,3 +1,5 @@
+"""Mobile numbers in one canonical form, and PII masking."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,3 +1,5 @@
+"""DingTalk client fixtures: a scripted fake DingTalk on the fake clock."""
+
 from __future__ import annotations
 
 import random

@@ -1,3 +1,5 @@
+"""Per-API rate limiting on the fake clock."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,3 +1,5 @@
+"""Secrets (app secret, access tokens) never reach logs, errors, reprs or output."""
+
 from __future__ import annotations
 
 import asyncio

@@ -22,6 +22,7 @@ from typing import IO, Protocol
 
 from reconciler.clock import Clock, utc_stamp
 from reconciler.dingtalk.redact import redact
+from reconciler.errors import TargetError
 from reconciler.lock import lock_path
 from reconciler.phone import mask_email, mask_mobile
 
@@ -86,7 +87,13 @@ class Journal:
     def open(cls, state_dir: Path, tenant_id: str, *, clock: Clock) -> Journal:
         """Create ``state_dir/journal/<UTC timestamp>-<tenant>.jsonl`` (never overwriting)."""
         directory = state_dir / "journal"
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise TargetError(
+                f"cannot create the journal directory {directory}: {error.strerror or error}; "
+                "check ORGCTL_HOME"
+            ) from None
         stamp = datetime.fromtimestamp(clock.now(), tz=UTC).strftime("%Y%m%dT%H%M%SZ")
         tenant = lock_path(state_dir, tenant_id).stem  # the same file-name-safe tenant id
         for n in range(1, 1000):

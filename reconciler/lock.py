@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import IO
 
 from reconciler.clock import SYSTEM_CLOCK, Clock, utc_stamp
-from reconciler.errors import LockedError
+from reconciler.errors import LockedError, TargetError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -54,9 +54,15 @@ class TenantLock:
     def acquire(self) -> None:
         if self._file is not None:
             raise RuntimeError("TenantLock.acquire() called twice")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # "a+" so opening never truncates the current holder's details before we own the lock.
-        handle = self.path.open("a+", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # "a+" so opening never truncates the current holder's details before we own it.
+            handle = self.path.open("a+", encoding="utf-8")
+        except OSError as error:
+            raise TargetError(
+                f"cannot create the lock file {self.path}: {error.strerror or error}; "
+                "check ORGCTL_HOME"
+            ) from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.clock import FakeClock
 from reconciler.dingtalk.redact import register_secret
-from reconciler.errors import LockedError
+from reconciler.errors import LockedError, TargetError
 from reconciler.journal import Journal, read_journal, scrub
 from reconciler.lock import TenantLock, lock_path
 
@@ -111,3 +111,14 @@ def test_two_journals_in_one_second_do_not_overwrite(tmp_path: Path, clock: Fake
     assert one.path != two.path
     assert read_journal(one.path)
     assert read_journal(two.path)
+
+
+def test_an_unusable_state_directory_is_a_target_error_not_a_traceback(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    state_dir = tmp_path / "home"
+    state_dir.write_text("a file where ORGCTL_HOME should be a directory\n")
+    with pytest.raises(TargetError, match="cannot create the lock file"):
+        TenantLock(state_dir, "t", clock=clock).acquire()
+    with pytest.raises(TargetError, match="cannot create the journal directory"):
+        Journal.open(state_dir, "t", clock=clock)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 
 from reconciler.errors import ConfigError, OrgctlError
+from reconciler.safety import Violation
 
 app = typer.Typer(
     name="orgctl",
@@ -33,6 +35,19 @@ def out(text: str = "", *, nl: bool = True) -> None:
 def err(text: str = "", *, nl: bool = True) -> None:
     """Write to stderr (progress, notices, errors)."""
     typer.echo(text, nl=nl, err=True)
+
+
+OrgDirArgument = Annotated[
+    Path, typer.Argument(help="Directory of the desired org YAML (and orgctl.yaml).")
+]
+"""The ORG_DIR argument of the commands that read the desired state (default ``org``)."""
+
+
+def report_refusals(violations: Iterable[Violation]) -> None:
+    """One stderr line per safety rule that refused the plan, saying which --force lifts."""
+    for violation in violations:
+        hint = " (--force overrides this)" if violation.overridable else ""
+        err(f"refused: {violation}{hint}")
 
 
 def is_terminal() -> bool:

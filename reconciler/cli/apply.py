@@ -20,7 +20,15 @@ from typing import Annotated
 import typer
 
 from reconciler.apply import DEFAULT_CONCURRENCY, ApplyReport, Outcome, StepEvent, apply_plan
-from reconciler.cli.app import command, err, is_terminal, out, reported
+from reconciler.cli.app import (
+    OrgDirArgument,
+    command,
+    err,
+    is_terminal,
+    out,
+    report_refusals,
+    reported,
+)
 from reconciler.errors import InputError, StalePlanError, UnsafePlanError
 from reconciler.journal import Journal, scrub
 from reconciler.lock import TenantLock
@@ -37,9 +45,7 @@ SKIPS_SHOWN = 20
 
 @command
 def apply(
-    org_dir: Annotated[
-        Path, typer.Argument(help="Directory of the desired org YAML (and orgctl.yaml).")
-    ] = Path("org"),
+    org_dir: OrgDirArgument = Path("org"),
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Apply without asking (CI, after review).")
     ] = False,
@@ -92,9 +98,7 @@ async def _apply(
                 plan = saved
             if result.unsafe:
                 out(_show(plan, result.violations), nl=False)
-                for violation in result.violations:
-                    hint = " (--force overrides this)" if violation.overridable else ""
-                    err(f"refused: {violation}{hint}")
+                report_refusals(result.violations)
                 raise UnsafePlanError("the plan was refused by a safety rule; nothing was written")
             if plan.empty:
                 out("No changes: DingTalk already matches the desired state.")

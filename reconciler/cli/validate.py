@@ -7,15 +7,13 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli.app import command, out, reported
+from reconciler.cli.app import OrgDirArgument, command, out, reported
 from reconciler.load import load, schema_text
 
 
 @command
 def validate(
-    org_dir: Annotated[
-        Path, typer.Argument(help="Directory of org YAML files (and orgctl.yaml).")
-    ] = Path("org"),
+    org_dir: OrgDirArgument = Path("org"),
 ) -> None:
     """Check the desired YAML without contacting DingTalk; print every problem found."""
     with reported():

@@ -65,7 +65,7 @@ class FetchResult:
         return self.stop is Stop.COMPLETE
 
 
-class BudgetExceeded(Exception):
+class _BudgetExceeded(Exception):
     """Internal: the next call would go past --max-calls."""
 
 
@@ -99,7 +99,7 @@ class _Run:
 
     async def page(self, chunk: Chunk, offset: int) -> dict[str, Any]:
         if self.max_calls is not None and self.calls >= self.max_calls:
-            raise BudgetExceeded
+            raise _BudgetExceeded
         self.calls += 1  # counted before awaiting, so concurrent chunks share one budget
         body = {
             # The time part is ignored by attendance/list: whole days are returned.
@@ -120,7 +120,7 @@ class _Run:
         while not self.stopping:
             try:
                 response = await self.page(chunk, offset)
-            except BudgetExceeded:
+            except _BudgetExceeded:
                 self.halt(Stop.BUDGET, None)
                 return
             except QuotaExhaustedError as error:

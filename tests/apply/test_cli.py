@@ -89,6 +89,16 @@ def test_apply_over_http_then_nothing_left_and_a_masked_journal(
     raw = journal.read_text(encoding="utf-8")
     assert APP_SECRET not in raw
     assert "access_token" not in raw
+    desired, _ = load_desired(org_dir)
+    mobiles = [u.mobile.rpartition("-")[2] for u in desired.users.values() if u.mobile]
+    emails = [u.email for u in desired.users.values() if u.email]
+    assert mobiles  # else the checks below would pass vacuously
+    assert emails
+    for value in [*mobiles, *emails]:
+        assert value not in raw, value  # the journal is a CI artifact
+        assert value not in output, value  # and apply's output a CI log
+    assert "****" in output  # the plan apply shows is masked, not stripped of people
+    assert "***@" in output
     writes = len(sb.writes())
     assert writes == len(steps)
     assert all(w.errcode == 0 for w in sb.writes())

@@ -7,21 +7,26 @@ import itertools
 
 import pytest
 
-from reconciler.clock import FakeClock
+from reconciler.clock import Clock, FakeClock
 from reconciler.dingtalk.ratelimit import RateLimiter, RateLimiters
 
 
-def test_back_to_back_calls_are_spaced_exactly_one_interval_apart(clock: FakeClock):
-    limiter = RateLimiter(20.0, clock)
+def sequential_grants(limiter: RateLimiter, clock: Clock, calls: int) -> list[float]:
+    """When each of `calls` back-to-back acquires was granted, in seconds from the first."""
     start = clock.monotonic()
     grants: list[float] = []
 
     async def run() -> None:
-        for _ in range(101):
+        for _ in range(calls):
             await limiter.acquire()
             grants.append(clock.monotonic() - start)
 
     asyncio.run(run())
+    return grants
+
+
+def test_back_to_back_calls_are_spaced_exactly_one_interval_apart(clock: FakeClock):
+    grants = sequential_grants(RateLimiter(20.0, clock), clock, 101)
     assert grants[0] == 0.0
     assert grants[-1] == pytest.approx(5.0, abs=1e-9)  # 100 intervals of 50 ms
     gaps = [b - a for a, b in itertools.pairwise(grants)]
@@ -102,15 +107,7 @@ class LateClock(FakeClock):
 def test_late_wake_ups_do_not_slow_the_rate_down():
     clock = LateClock()
     limiter = RateLimiter(20.0, clock)
-    start = clock.monotonic()
-    grants: list[float] = []
-
-    async def run() -> None:
-        for _ in range(101):
-            await limiter.acquire()
-            grants.append(clock.monotonic() - start)
-
-    asyncio.run(run())
+    grants = sequential_grants(limiter, clock, 101)
     # 100 intervals of 50 ms, plus one overshoot: the schedule did not drift to 60 ms a call
     assert grants[-1] == pytest.approx(5.01, abs=1e-9)
     gaps = [b - a for a, b in itertools.pairwise(grants)]

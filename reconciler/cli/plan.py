@@ -22,7 +22,7 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli.app import command, err, out, reported
+from reconciler.cli.app import OrgDirArgument, command, err, out, report_refusals, reported
 from reconciler.errors import InputError
 from reconciler.reconcile import PlanResult, make_plan
 from reconciler.render import Format, render, render_json
@@ -31,9 +31,7 @@ from reconciler.target import Target, open_target
 
 @command
 def plan(
-    org_dir: Annotated[
-        Path, typer.Argument(help="Directory of the desired org YAML (and orgctl.yaml).")
-    ] = Path("org"),
+    org_dir: OrgDirArgument = Path("org"),
     fmt: Annotated[
         Format, typer.Option("--format", "-f", help="text (terminal), markdown (PR), json.")
     ] = Format.TEXT,
@@ -71,9 +69,7 @@ def plan(
             _write(out_file, render_json(result.plan))
             err(f"plan written to {out_file}")
     if result.unsafe:
-        for violation in result.violations:
-            hint = " (--force overrides this)" if violation.overridable else ""
-            err(f"refused: {violation}{hint}")
+        report_refusals(result.violations)
         raise typer.Exit(3)
     if detailed_exitcode and not result.plan.empty:
         raise typer.Exit(2)

@@ -39,12 +39,21 @@ Why the orders are safe:
 * Mobiles stay unique (60104): every delete (phase 3) precedes every create (phase 4), and a
   create `requires` the delete of whoever held its mobile, so a swap of mobiles between two
   people works.
+* Emails (60106, compared ignoring case) and telephones (40100) stay unique. A kept person
+  gives one up only in their phase-5 update, so: an update that takes a value `requires` the
+  update (or delete) of whoever gives it up; a new account that takes it is created without
+  it and gets it in a phase-5 update that `requires` the giver's; and a cycle of such
+  handoffs (a swap, a rotation) is broken by first clearing the value on one person of the
+  cycle (a "release" step, `user.release:<userid>`, sending ``""``), which the takers wait
+  for instead. A re-created person does not carry over an unmanaged value the YAML gives to
+  someone else.
 """
 
 from __future__ import annotations
 
 import gc
 import hashlib
+import heapq
 import json
 import operator
 from collections.abc import Iterable, Iterator, Mapping
@@ -53,7 +62,16 @@ from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from reconciler.diff import UNIQUE_USER_FIELDS, Diff, FieldChange, UserDiff, diff
+from reconciler.diff import (
+    UNIQUE_ERRCODES,
+    UNIQUE_USER_FIELDS,
+    Diff,
+    FieldChange,
+    UserDiff,
+    diff,
+    gives_up,
+    unique_key,
+)
 from reconciler.errors import ConfigError, InputError, Problem
 from reconciler.model import (
     ROOT,
@@ -136,7 +154,8 @@ class Step:
       ``title email job_number telephone work_place remark manager extension``.
     * update_user — ``userid``; then only what changes. ``departments`` is the complete list
       (DingTalk overwrites ``dept_id_list``); ``manager: ""`` clears it (force_update_fields);
-      ``extension`` is the complete mapping (DingTalk overwrites it).
+      ``extension`` is the complete mapping (DingTalk overwrites it); ``email: ""`` /
+      ``telephone: ""`` clear them (a release step sends only those).
     * delete_user — ``userid``.
     """
 
@@ -475,6 +494,11 @@ class _Planner:
         self.user_updated: dict[UserId, str] = {}
         self.clears: dict[DeptKey, str] = {}
         self.deferred_managers: dict[UserId, UserId] = {}  # new people who manage each other
+        # New accounts that take an email/telephone a kept person gives up in phase 5: the
+        # value is written by a phase-5 update once it is free (field → value, and change).
+        self.deferred_values: dict[UserId, dict[str, Any]] = {}
+        self.deferred_changes: dict[UserId, list[FieldChange]] = {}
+        self._givers: dict[tuple[str, str], UserId] | None = None
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -490,6 +514,19 @@ class _Planner:
 
     def ref(self, ident: DeptKey) -> DeptKey:
         return self.d.ref(ident)
+
+    def givers(self) -> dict[tuple[str, str], UserId]:
+        """(field, unique key) → kept person whose update gives up that live email/telephone."""
+        if self._givers is None:
+            self._givers = {}
+            for userid, change in self.d.users.items():
+                if change.kind != "update" or change.live is None:
+                    continue
+                for name in HANDOFF_FIELDS:
+                    old = getattr(change.live, name)
+                    if old and gives_up(change, name):
+                        self._givers[(name, unique_key(name, old))] = userid
+        return self._givers
 
     def temp_name(self, name: str) -> str:
         while True:
@@ -762,32 +799,73 @@ class _Planner:
                 done.add(userid)
         self.deferred_managers = deferred
 
-        # Whoever held a mobile, email or telephone a new account takes is deleted first
-        # (60104, 60106, 40100): require it, so a failed delete skips the create.
-        holders = {
-            (name, value): userid
-            for userid, u in self.live.users.items()
-            for name in UNIQUE_USER_FIELDS
-            if (value := getattr(u, name))
+        # Values a re-created person would carry over (unmanaged in the YAML) that the YAML
+        # gives to someone else: re-creating this person must not take them back.
+        carried = {
+            (name, unique_key(name, value))
+            for change in creating.values()
+            if change.live is not None and change.desired is not None
+            for name in HANDOFF_FIELDS
+            if getattr(change.desired, name) is None and (value := getattr(change.live, name))
         }
+        claimed = _holders(self.desired, carried) if carried else {}
+        givers = self.givers()
+        payloads: dict[UserId, dict[str, Any]] = {}
         for userid in order:
             change = creating[userid]
             want = change.desired
             assert want is not None
             payload = _create_payload(want, change.live)
             payload["departments"] = self._user_refs(change)
-            manager = manager_of(userid)
             payload.pop("manager", None)
+            manager = manager_of(userid)
             if manager and userid not in deferred:
                 payload["manager"] = manager
+            for name in HANDOFF_FIELDS:
+                value = payload.get(name)
+                if not value:
+                    continue
+                key = (name, unique_key(name, value))
+                if getattr(want, name) is None:
+                    if claimed.get(key, userid) != userid:
+                        del payload[name]
+                elif givers.get(key, userid) != userid:
+                    # A kept person gives it up only in phase 5: write it then (60106/40100).
+                    del payload[name]
+                    self.deferred_values.setdefault(userid, {})[name] = value
+            payloads[userid] = payload
+
+        # Whoever held a mobile, email or telephone a new account takes is deleted first
+        # (60104, 60106, 40100): require it, so a failed delete skips the create.
+        holders = _holders(
+            self.live,
+            {
+                (name, unique_key(name, value))
+                for payload in payloads.values()
+                for name in UNIQUE_USER_FIELDS
+                if (value := payload.get(name))
+            },
+        )
+        for userid in order:
+            change = creating[userid]
+            want = change.desired
+            assert want is not None
+            payload = payloads[userid]
+            manager = payload.get("manager")
             requires: list[str] = []
             if userid in self.user_deleted:
                 requires.append(self.user_deleted[userid])
+            changes = change.changes
+            if userid in self.deferred_values:
+                late = self.deferred_values[userid]
+                self.deferred_changes[userid] = [c for c in changes if c.name in late]
+                changes = tuple(c for c in changes if c.name not in late)
             for name in UNIQUE_USER_FIELDS:
-                holder = holders.get((name, payload.get(name)))
+                value = payload.get(name)
+                holder = holders.get((name, unique_key(name, value))) if value else None
                 if holder is not None and holder != userid and holder in self.user_deleted:
                     requires.append(self.user_deleted[holder])
-            if manager and userid not in deferred and manager in self.user_created:
+            if manager and manager in self.user_created:
                 requires.append(self.user_created[manager])
             requires.extend(self._dept_requires(want.departments))
             replace_ = change.kind == "replace"
@@ -798,7 +876,7 @@ class _Planner:
                     action=Action.CREATE_USER,
                     key=userid,
                     label=want.name,
-                    changes=change.changes,
+                    changes=changes,
                     payload=_freeze_mapping(payload),
                     requires=_unique(requires),
                     destructive=replace_,
@@ -857,7 +935,10 @@ class _Planner:
                 if manager in replaced:
                     relink[userid] = manager
 
-        for userid in sorted({*self.d.users, *relink, *self.deferred_managers}):
+        updates: list[_Update] = []
+        for userid in sorted(
+            {*self.d.users, *relink, *self.deferred_managers, *self.deferred_values}
+        ):
             found = self.d.users.get(userid)
             payload: dict[str, Any] = {"userid": userid}
             changes: tuple[FieldChange, ...] = ()
@@ -882,11 +963,23 @@ class _Planner:
                 have = change.live
                 assert have is not None
                 label = change.desired.name if change.desired else have.name
-            elif userid in self.deferred_managers:
+            elif userid in self.deferred_managers or userid in self.deferred_values:
                 requires.append(self.user_created[userid])
-                payload["manager"] = self.deferred_managers[userid]
-                notes.append("manager set after creation: these new people manage each other")
                 label = self.desired.users[userid].name
+                if userid in self.deferred_managers:
+                    payload["manager"] = self.deferred_managers[userid]
+                    notes.append("manager set after creation: these new people manage each other")
+                late = self.deferred_values.get(userid, {})
+                if late:
+                    payload.update(late)
+                    changes = tuple(self.deferred_changes[userid])
+                    givers = self.givers()
+                    for name, value in late.items():
+                        giver = givers[(name, unique_key(name, value))]
+                        notes.append(
+                            f"{name} set once {giver} gives it up "
+                            f"(DingTalk {UNIQUE_ERRCODES[name]}: unique)"
+                        )
             elif userid not in relink:
                 continue
             if userid in relink and "manager" not in payload:
@@ -896,19 +989,125 @@ class _Planner:
             manager = payload.get("manager")
             if manager and manager in self.user_created:
                 requires.append(self.user_created[manager])
-            self.user_updated[userid] = self.add(
+            updates.append(_Update(userid, label, changes, payload, requires, notes))
+
+        for update in self._order_handoffs(updates):
+            self.user_updated[update.userid] = self.add(
                 Step(
-                    id=f"user.update:{userid}",
+                    id=f"user.update:{update.userid}",
                     phase=Phase.UPDATE_USERS,
                     action=Action.UPDATE_USER,
-                    key=userid,
-                    label=label,
-                    changes=changes,
-                    payload=_freeze_mapping(payload),
-                    requires=_unique(requires),
-                    note="; ".join(notes),
+                    key=update.userid,
+                    label=update.label,
+                    changes=update.changes,
+                    payload=_freeze_mapping(update.payload),
+                    requires=_unique(update.requires),
+                    note="; ".join(update.notes),
                 )
             )
+
+    def _order_handoffs(self, updates: list[_Update]) -> list[_Update]:
+        """Order the user updates so that an email or telephone is given up before it is
+        taken (60106, 40100), adding `requires` for each handoff; break every cycle of
+        handoffs (a swap, a rotation) by first clearing the value on one of its people (a
+        ``user.release`` step, added here, before the updates).
+
+        Handoffs form a graph: X → H when X's update takes a value H's update gives up. A
+        depth-first search in userid order finds cycles as back edges; the target of every
+        back edge is released, which removes every edge into it (takers wait for the release
+        instead), and a graph without back edges has no cycle. One release per simple cycle:
+        for a swap or a rotation, the smallest userid in it."""
+        holder_of: dict[tuple[str, str], UserId] = {}
+        for update in updates:
+            have = self.live.users.get(update.userid)
+            if have is None or update.userid in self.user_created:
+                continue  # a new account gives up nothing (its old self was deleted)
+            for name in HANDOFF_FIELDS:
+                old = getattr(have, name)
+                if not old or name not in update.payload:
+                    continue
+                new = update.payload[name]
+                if not new or unique_key(name, new) != unique_key(name, old):
+                    holder_of[(name, unique_key(name, old))] = update.userid
+        edges: dict[UserId, list[tuple[UserId, str]]] = {}
+        elsewhere: dict[UserId, list[tuple[str, str]]] = {}  # taken from someone not updated
+        for update in updates:
+            for name in HANDOFF_FIELDS:
+                value = update.payload.get(name)
+                if not value:
+                    continue
+                key = (name, unique_key(name, value))
+                holder = holder_of.get(key)
+                if holder is not None and holder != update.userid:
+                    edges.setdefault(update.userid, []).append((holder, name))
+                elif holder is None:
+                    elsewhere.setdefault(update.userid, []).append(key)
+        if elsewhere:
+            # Held by someone this plan deletes: the delete goes first (phase 3); require it,
+            # so a failed delete skips the update.
+            holders = _holders(self.live, {k for keys in elsewhere.values() for k in keys})
+            for update in updates:
+                for key in elsewhere.get(update.userid, ()):
+                    holder = holders.get(key)
+                    if holder not in (None, update.userid) and holder in self.user_deleted:
+                        update.requires.append(self.user_deleted[holder])
+        if not edges:
+            return updates
+
+        released = _back_edge_targets({u: sorted({h for h, _ in out}) for u, out in edges.items()})
+        by_id = {update.userid: update for update in updates}
+        release_step: dict[UserId, str] = {}
+        for holder in sorted(released):
+            taken = sorted(
+                (name, taker) for taker, out in edges.items() for h, name in out if h == holder
+            )
+            names = sorted({name for name, _ in taken})
+            takers = sorted({taker for _, taker in taken})
+            have = self.live.users[holder]
+            codes = ", ".join(str(UNIQUE_ERRCODES[n]) for n in names)
+            release_step[holder] = self.add(
+                Step(
+                    id=f"user.release:{holder}",
+                    phase=Phase.UPDATE_USERS,
+                    action=Action.UPDATE_USER,
+                    key=holder,
+                    label=by_id[holder].label,
+                    changes=tuple(FieldChange(n, getattr(have, n), "") for n in names),
+                    payload={"userid": holder, **dict.fromkeys(names, "")},
+                    note=(
+                        f"temporary: clears the {' and '.join(names)} first, so "
+                        f"{', '.join(takers)} can take {'it' if len(names) == 1 else 'them'}; "
+                        f"set again below (a swap or rotation; DingTalk {codes}: unique)"
+                    ),
+                )
+            )
+            by_id[holder].requires.append(release_step[holder])
+
+        # Kahn's algorithm, smallest userid first: plan order stays sorted by userid when
+        # nothing is handed over, so plans (and goldens) without handoffs do not change.
+        waiting: dict[UserId, int] = {}
+        unblocks: dict[UserId, list[UserId]] = {}
+        for taker, out in edges.items():
+            for holder, _ in out:
+                if holder in release_step:
+                    by_id[taker].requires.append(release_step[holder])
+                else:
+                    by_id[taker].requires.append(f"user.update:{holder}")
+                    waiting[taker] = waiting.get(taker, 0) + 1
+                    unblocks.setdefault(holder, []).append(taker)
+        position = {update.userid: n for n, update in enumerate(updates)}
+        ready = [position[u.userid] for u in updates if not waiting.get(u.userid)]
+        heapq.heapify(ready)
+        ordered: list[_Update] = []
+        while ready:
+            update = updates[heapq.heappop(ready)]
+            ordered.append(update)
+            for taker in unblocks.get(update.userid, ()):
+                waiting[taker] -= 1
+                if waiting[taker] == 0:
+                    heapq.heappush(ready, position[taker])
+        assert len(ordered) == len(updates), "handoff cycle left unbroken"
+        return ordered
 
     def _set_managers(self) -> None:
         for key in sorted(self.desired.departments, key=lambda k: (self.desired.depth(k), k)):
@@ -990,6 +1189,59 @@ class _Planner:
                     note="pruned: not in the YAML",
                 )
             )
+
+
+HANDOFF_FIELDS = ("email", "telephone")
+"""Unique values a kept person can give up in an update (a mobile cannot be updated)."""
+
+
+@dataclass(slots=True)
+class _Update:
+    """A phase-5 user update being assembled (requires grow as handoffs are ordered)."""
+
+    userid: UserId
+    label: str
+    changes: tuple[FieldChange, ...]
+    payload: dict[str, Any]
+    requires: list[str]
+    notes: list[str]
+
+
+def _holders(org: Org, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], UserId]:
+    """(field, unique key) → the person who has that mobile, email or telephone, for the
+    wanted keys only (one pass over the people, no index of everyone's values)."""
+    found: dict[tuple[str, str], UserId] = {}
+    names = sorted({name for name, _ in wanted})
+    for userid, u in org.users.items():
+        for name in names:
+            value = getattr(u, name)
+            if value and (key := (name, unique_key(name, value))) in wanted:
+                found[key] = userid
+    return found
+
+
+def _back_edge_targets(graph: Mapping[UserId, list[UserId]]) -> set[UserId]:
+    """Nodes a depth-first search (in sorted order) reaches by a back edge. Iterative: a
+    rotation through thousands of people must not hit the recursion limit."""
+    state: dict[UserId, bool] = {}  # True while on the stack, False when finished
+    targets: set[UserId] = set()
+    for root in sorted(graph):
+        if root in state:
+            continue
+        state[root] = True
+        stack = [(root, iter(graph[root]))]
+        while stack:
+            node, rest = stack[-1]
+            nxt = next(rest, None)
+            if nxt is None:
+                state[node] = False
+                stack.pop()
+            elif nxt not in state:
+                state[nxt] = True
+                stack.append((nxt, iter(graph.get(nxt, ()))))
+            elif state[nxt]:
+                targets.add(nxt)
+    return targets
 
 
 def _create_payload(want: User, have: User | None) -> dict[str, Any]:

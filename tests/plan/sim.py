@@ -6,8 +6,9 @@ run thousands of plans. Rules, with DingTalk's errcodes:
 * departments: parent exists (60004), sibling names unique (60021), valid names (60001/60009),
   no cycle on move (60010), root never changed (60007/60018), no delete with members (60005)
   or sub-departments (60006);
-* users: userid unique (60102), mobile unique (60104), departments exist (60003), manager
-  exists (60128), at least one department (40066);
+* users: userid unique (60102), mobile unique (60104), email unique ignoring case (60106),
+  telephone (extension number) unique (40100), departments exist (60003), manager exists
+  (60128), at least one department (40066); an empty email or telephone clears it;
 * managers are always members of their department (DingTalk: "不存在的userId");
 * deleting a person drops them from every manager list and from their reports' manager field
   (the pessimistic reading: re-creating them does not restore either).
@@ -21,6 +22,14 @@ from typing import Any
 
 from reconciler.model import ROOT, ROOT_DEPT_ID, USER_FIELDS, Department, Org, User, unkeyed
 from reconciler.plan import Action, Plan, Step
+
+UNIQUE_ERRCODES = {"email": 60106, "telephone": 40100}
+"""Unique per org besides the mobile (checked on its own: it cannot be updated)."""
+
+
+def unique_key(name: str, value: str) -> str:
+    # The loader treats emails as equal ignoring case; so does this model, to be safe.
+    return value.casefold() if name == "email" else value
 
 
 class RuleBroken(AssertionError):
@@ -188,6 +197,7 @@ class SimDingTalk:
             mobile = p.get("mobile")
             if mobile and any(u.fields.get("mobile") == mobile for u in self.users.values()):
                 raise RuleBroken(60104, step, "mobile exists")
+            self.check_unique(step, userid, p)
             dept_ids = self.dept_ids(refs, p["departments"], step)
             self.check_manager(step, p.get("manager"))
             values: dict[str, Any] = dict.fromkeys(USER_FIELDS)
@@ -196,6 +206,7 @@ class SimDingTalk:
                 if k not in ("userid", "departments"):
                     values[k] = dict(v) if isinstance(v, Mapping) else v
             self.users[userid] = SimUser(userid, values, dept_ids)
+            self.drop_empty(self.users[userid])
         elif step.action is Action.UPDATE_USER:
             userid = p["userid"]
             if userid not in self.users:
@@ -207,9 +218,11 @@ class SimDingTalk:
                 u.dept_ids = self.dept_ids(refs, p["departments"], step)
             if "manager" in p:
                 self.check_manager(step, p["manager"])
+            self.check_unique(step, userid, p)
             for k, v in p.items():
                 if k not in ("userid", "departments"):
                     u.fields[k] = dict(v) if isinstance(v, Mapping) else v
+            self.drop_empty(u)
         else:  # pragma: no cover - every action is handled above
             raise AssertionError(step.action)
 
@@ -218,6 +231,25 @@ class SimDingTalk:
         if not result:
             raise RuleBroken(40066, step, "a person needs a department")
         return result
+
+    def check_unique(self, step: Step, userid: str, payload: Mapping[str, Any]) -> None:
+        """60106 / 40100 for the email and telephone a create or update writes."""
+        for name, errcode in UNIQUE_ERRCODES.items():
+            value = payload.get(name)
+            if not value:
+                continue  # absent: unchanged; empty: cleared
+            key = unique_key(name, value)
+            for other in self.users.values():
+                held = other.fields.get(name)
+                if other.userid != userid and held and unique_key(name, held) == key:
+                    raise RuleBroken(errcode, step, f"{name} {value!r} held by {other.userid}")
+
+    @staticmethod
+    def drop_empty(user: SimUser) -> None:
+        # DingTalk stores a cleared email or telephone as absent (reads omit empty values).
+        for name in UNIQUE_ERRCODES:
+            if user.fields.get(name) == "":
+                user.fields[name] = None
 
     def check_manager(self, step: Step, manager: str | None) -> None:
         if manager and manager not in self.users:

@@ -2,13 +2,16 @@
 
 Few names, keys, userids and mobiles, so renames into a sibling's name, swaps, moves under a
 former child, mobile swaps, adoptions and prunes all come up within a few hundred examples.
-The desired side is valid as the loader would accept it (unique sibling names and mobiles,
-known parents and departments, managers among members).
+Emails and telephones come from small pools too, and are sometimes rotated among people who
+keep their accounts (swaps, three-way rotations), sometimes re-cased, sometimes handed to a
+new or re-created person. The desired side is valid as the loader would accept it (unique
+sibling names, mobiles, emails ignoring case and telephones; known parents and departments,
+managers among members).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hypothesis import strategies as st
 
@@ -20,6 +23,8 @@ KEYS = ("a", "b", "c", "d", "e")
 USERIDS = ("u0", "u1", "u2", "u3", "u4", "u5")
 MOBILES = tuple(f"+86-1380013{n:04d}" for n in range(8))
 TITLES = (None, "工程师", "经理")
+EMAILS = ("a@example.com", "b@example.com", "c@example.com", "d@example.com")
+TELEPHONES = ("8001", "8002", "8003", "8004")
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     # Live users: unique mobiles, at least one department, managers among live users.
     live_ids = draw(st.lists(st.sampled_from(USERIDS), unique=True, max_size=len(USERIDS)))
     mobiles = draw(st.permutations(MOBILES))
+    live_emails = _unique_values(draw, len(live_ids), EMAILS)
+    live_telephones = _unique_values(draw, len(live_ids), TELEPHONES)
     live_users: list[User] = []
     for n, userid in enumerate(live_ids):
         depts = draw(st.lists(st.sampled_from(live_keys), min_size=1, max_size=3, unique=True))
@@ -104,6 +111,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 departments=tuple(sorted(depts)),
                 mobile=mobiles[n],
                 title=draw(st.sampled_from(TITLES)),
+                email=live_emails[n],
+                telephone=live_telephones[n],
                 manager=draw(st.sampled_from((None, *live_ids))) if live_ids else None,
             )
         )
@@ -145,6 +154,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 manager=draw(st.sampled_from((None, "", *desired_ids))),
             )
         )
+    desired_users = _contact_values(draw, desired_users, live_by_id)
     members = {}
     for u in desired_users:
         for k in u.departments:
@@ -174,6 +184,68 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     return Scenario(Org.of(managed, desired_users), live_org, policy)
 
 
+def _unique_values(draw: st.DrawFn, n: int, pool: tuple[str, ...]) -> list[str | None]:
+    """n values, each from the pool or None, no value twice."""
+    values: list[str | None] = []
+    for value in draw(st.lists(st.sampled_from((None, *pool)), min_size=n, max_size=n)):
+        values.append(None if value in values else value)
+    return values
+
+
+def _contact_values(draw: st.DrawFn, desired: list[User], live: dict[str, User]) -> list[User]:
+    """Emails and telephones for the desired people: each one kept, left unmanaged (None),
+    cleared, or drawn from the pool (often a value someone else holds live); then, often,
+    the live values of some who stay are rotated among them (a swap, a three-way rotation).
+    Duplicates (emails ignoring case) are then dropped to None, as the loader would refuse
+    them."""
+    result = list(desired)
+    for name, pool in (("email", EMAILS), ("telephone", TELEPHONES)):
+        values: list[str | None] = []
+        for want in result:
+            have = live.get(want.userid)
+            held = getattr(have, name) if have is not None else None
+            choice = draw(st.sampled_from(("keep", "keep", "none", "clear", "pool")))
+            value: str | None
+            if choice == "keep":
+                value = held
+            elif choice == "none":
+                value = None
+            elif choice == "clear":
+                value = ""
+            else:
+                value = draw(st.sampled_from(pool))
+            if value and name == "email" and draw(st.integers(0, 5)) == 0:
+                value = value.upper()  # the same address to DingTalk and the loader
+            values.append(value)
+        # Mostly among people who keep their account (a swap of updates needs a release
+        # step), sometimes with a re-created one in the ring (a create must wait).
+        kept_only = draw(st.integers(0, 2)) > 0
+        holders = [
+            i
+            for i, want in enumerate(result)
+            if (have := live.get(want.userid)) is not None
+            and getattr(have, name)
+            and (want.mobile == have.mobile or not kept_only)
+        ]
+        if len(holders) >= 2 and draw(st.booleans()):
+            ring = draw(st.lists(st.sampled_from(holders), min_size=2, unique=True))
+            for i, j in zip(ring, ring[1:] + ring[:1], strict=True):
+                values[i] = getattr(live[result[j].userid], name)
+        seen: set[str] = set()
+        for i, value in enumerate(values):
+            key = value.casefold() if value else ""
+            if key in seen:
+                values[i] = None
+            elif key:
+                seen.add(key)
+        pairs = zip(result, values, strict=True)
+        if name == "email":
+            result = [replace(want, email=v) for want, v in pairs]
+        else:
+            result = [replace(want, telephone=v) for want, v in pairs]
+    return result
+
+
 def _with_managers(d: Department, managers: list[str]) -> Department:
     return Department(
         key=d.key,
@@ -183,4 +255,51 @@ def _with_managers(d: Department, managers: list[str]) -> Department:
         managers=tuple(sorted(managers)),
         dept_id=d.dept_id,
         source_identifier=d.source_identifier,
+    )
+
+
+@st.composite
+def handoff_scenarios(draw: st.DrawFn) -> Scenario:
+    """One department, a few people who keep, change, clear, swap and rotate emails and
+    telephones; sometimes one is re-created (new mobile), pruned, or joined by a newcomer.
+    Dense where `scenarios` is broad: most examples hand a value from one person to another."""
+    live_ids = USERIDS[: draw(st.integers(2, len(USERIDS)))]
+    emails = _unique_values(draw, len(live_ids), EMAILS)
+    telephones = _unique_values(draw, len(live_ids), TELEPHONES)
+    live_users = [
+        User(
+            userid=userid,
+            name=f"人{userid}",
+            departments=("a",),
+            mobile=MOBILES[n],
+            email=emails[n],
+            telephone=telephones[n],
+        )
+        for n, userid in enumerate(live_ids)
+    ]
+    desired_users: list[User] = []
+    for n, have in enumerate(live_users):
+        if draw(st.integers(0, 7)) == 0:
+            continue  # pruned (or left alone when prune_users is off)
+        new_mobile = f"+86-1390013{n:04d}"  # a new mobile: delete + create
+        desired_users.append(
+            replace(have, mobile=new_mobile if draw(st.integers(0, 4)) == 0 else have.mobile)
+        )
+    for n in range(draw(st.integers(0, 2))):
+        desired_users.append(
+            User(
+                userid=f"new{n}",
+                name=f"新{n}",
+                departments=("a",),
+                mobile=f"+86-1370013{n:04d}",
+            )
+        )
+    live_by_id = {u.userid: u for u in live_users}
+    desired_users = _contact_values(draw, desired_users, live_by_id)
+    department = Department(key="a", name="甲", parent=ROOT)
+    live_department = Department(key="a", name="甲", parent=ROOT, dept_id=2, source_identifier="a")
+    return Scenario(
+        Org.of([department], desired_users),
+        Org.of([live_department], live_users),
+        Policy(prune_users=draw(st.booleans())),
     )

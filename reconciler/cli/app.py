@@ -84,17 +84,30 @@ class _ErrHandler(logging.Handler):
     library logs and the CLI decides what is printed: never logging's last-resort handler."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        err(f"warning: {record.getMessage()}")
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        err(f"{prefix}{record.getMessage()}")
 
 
-def _show_warnings() -> None:
+def _show_logs(level: int) -> None:
     logger = logging.getLogger("reconciler")
-    if not any(isinstance(handler, _ErrHandler) for handler in logger.handlers):
-        handler = _ErrHandler(logging.WARNING)
-        logger.addHandler(handler)
+    logger.setLevel(level)
+    for handler in logger.handlers:
+        if isinstance(handler, _ErrHandler):
+            handler.setLevel(level)
+            return
+    logger.addHandler(_ErrHandler(level))
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also show retries, throttling and token refreshes as they happen.",
+        ),
+    ] = False,
+) -> None:
     """Keep a DingTalk (钉钉) org directory as code: validate, plan, apply, drift, attendance."""
-    _show_warnings()
+    _show_logs(logging.INFO if verbose else logging.WARNING)

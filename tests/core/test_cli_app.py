@@ -15,7 +15,7 @@ SECRET = "app-secret-for-the-warning-test"
 @app.command("_warn_for_test", hidden=True)
 def _warn_for_test() -> None:
     logging.getLogger("reconciler.dingtalk").warning("waiting 300 s; secret %s", SECRET)
-    logging.getLogger("reconciler.dingtalk").info("retrying: routine, not shown")
+    logging.getLogger("reconciler.dingtalk").info("retrying: routine, shown with --verbose")
 
 
 def test_a_library_warning_is_shown_on_stderr_once_and_redacted():
@@ -28,3 +28,17 @@ def test_a_library_warning_is_shown_on_stderr_once_and_redacted():
     assert result.stderr == "warning: waiting 300 s; secret ***\n"
     assert again.stderr == result.stderr
     assert result.stdout == ""
+
+
+def test_verbose_also_shows_routine_info_redacted_and_only_for_that_run():
+    install_log_redaction()
+    register_secret(SECRET)
+    runner = CliRunner()
+    verbose = runner.invoke(app, ["--verbose", "_warn_for_test"])
+    quiet = runner.invoke(app, ["_warn_for_test"])
+    assert verbose.exit_code == 0, verbose.output
+    assert verbose.stderr == (
+        "warning: waiting 300 s; secret ***\nretrying: routine, shown with --verbose\n"
+    )
+    assert SECRET not in verbose.stderr
+    assert quiet.stderr == "warning: waiting 300 s; secret ***\n"

@@ -625,11 +625,23 @@ class Tenant:
     def _check_email(self, email: str, userid: str) -> None:
         if "@" not in email or len(email) > 50:
             raise ApiError(60105, "邮箱不合法")
+        # Mailboxes do not care about case, and neither does the org's uniqueness rule.
         row = self.db.execute(
-            "SELECT userid FROM users WHERE email = ? AND userid != ?", (email, userid)
+            "SELECT userid FROM users WHERE lower(email) = lower(?) AND userid != ?",
+            (email, userid),
         ).fetchone()
         if row is not None:
             raise ApiError(60106, "邮箱已存在")
+
+    def _check_telephone(self, telephone: str, userid: str) -> None:
+        """The extension number (分机号) is unique in the org too (errcode 40100)."""
+        row = self.db.execute(
+            "SELECT userid FROM users WHERE json_extract(fields, '$.telephone') = ? "
+            "AND userid != ?",
+            (telephone, userid),
+        ).fetchone()
+        if row is not None:
+            raise ApiError(40100, "分机号已经存在")
 
     def _check_manager(self, manager: str, userid: str) -> None:
         if manager == userid or self._user_row(manager) is None:
@@ -646,7 +658,8 @@ class Tenant:
         fields: Mapping[str, Any] | None = None,
     ) -> str:
         """``user/create``: 60111/60102 userid, 60112 name, 60103/60104 mobile, 40066/60003
-        departments, 60105/60106 email, 60128 manager. Returns the userid (generated if None).
+        departments, 60105/60106 email, 40100 telephone, 60128 manager. Returns the userid
+        (generated if None).
         """
         fields = dict(fields or {})
         with self.transaction():
@@ -666,6 +679,8 @@ class Tenant:
             email = fields.pop("email", None) or None
             if email is not None:
                 self._check_email(email, userid)
+            if fields.get("telephone"):
+                self._check_telephone(str(fields["telephone"]), userid)
             manager = fields.get("manager_userid")
             if manager:
                 self._check_manager(manager, userid)
@@ -714,6 +729,8 @@ class Tenant:
                 email = changes["email"] or None
                 if email is not None:
                     self._check_email(email, userid)
+            if changes.get("telephone"):
+                self._check_telephone(str(changes["telephone"]), userid)
             fields: dict[str, Any] = dict(_loads(row["fields"]))
             for key in USER_FIELDS - {"email", "manager_userid", "extension"}:
                 if key in changes:

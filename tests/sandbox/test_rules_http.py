@@ -161,6 +161,28 @@ def test_mobiles_are_unique_60104_whatever_their_spelling(http_api: Api, sb: San
     assert len(sb.tenant.users()) == 1
 
 
+def test_emails_are_unique_60106_whatever_their_case(http_api: Api, sb: Sandbox, eng: int):
+    http_api.ok("topapi/v2/user/update", {"userid": "zhangsan", "email": "zhangsan@example.com"})
+    taken = {**new_user("lisi", "+86-13800138000"), "email": "ZhangSan@Example.com"}
+    refused(http_api, "topapi/v2/user/create", taken, 60106)
+    http_api.ok("topapi/v2/user/create", {**taken, "email": "lisi@example.com"})
+    refused(http_api, "topapi/v2/user/update", {"userid": "lisi", "email": taken["email"]}, 60106)
+    assert user(sb, "lisi")["email"] == "lisi@example.com"
+
+
+def test_telephones_are_unique_40100_and_clearing_frees_one(http_api: Api, sb: Sandbox, eng: int):
+    http_api.ok("topapi/v2/user/update", {"userid": "zhangsan", "telephone": "8100"})
+    taken = {**new_user("lisi", "+86-13800138000"), "telephone": "8100"}
+    refused(http_api, "topapi/v2/user/create", taken, 40100)
+    http_api.ok("topapi/v2/user/create", {**taken, "telephone": "8101"})
+    refused(http_api, "topapi/v2/user/update", {"userid": "lisi", "telephone": "8100"}, 40100)
+    # A swap goes through once one side lets go of its number first.
+    http_api.ok("topapi/v2/user/update", {"userid": "zhangsan", "telephone": ""})
+    http_api.ok("topapi/v2/user/update", {"userid": "lisi", "telephone": "8100"})
+    assert user(sb, "lisi")["telephone"] == "8100"
+    assert "telephone" not in user(sb, "zhangsan")
+
+
 @pytest.mark.parametrize("mobile", ["123", "+86-1234", "not a number", "+1-555"])
 def test_invalid_mobiles_are_60103(http_api: Api, sb: Sandbox, mobile: str):
     refused(http_api, "topapi/v2/user/create", new_user("lisi", mobile), 60103)

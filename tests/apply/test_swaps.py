@@ -119,3 +119,31 @@ def test_without_the_release_the_sandbox_refuses_the_swap(sb: Sandbox, clock: Fa
 
     asyncio.run(scenario())
     assert rejected(sb) == [("topapi/v2/user/update", 60106)] * 2
+
+
+def test_telephones_rotate_with_no_rejected_write(sb: Sandbox, clock: FakeClock) -> None:
+    # Extension numbers are unique too (40100): the same hand-off ordering must hold for them.
+    phones = ("8100", "8101", "8102")
+    live, desired = orgs(
+        list(EMAILS),
+        [
+            dataclasses.replace(person(n, EMAILS[n]), telephone=phones[(n + 1) % 3])
+            for n in range(3)
+        ],
+    )
+    live = Org.of(
+        list(live.departments.values()),
+        [dataclasses.replace(u, telephone=phones[n]) for n, u in enumerate(live.users.values())],
+    )
+    seed(sb, live)
+
+    async def scenario() -> None:
+        async with make_client(sb, clock) as client:
+            run = await apply_once(client, desired, clock, POLICY, concurrency=8)
+            assert run.report.ok, [(r.step_id, r.errcode, r.message) for r in run.report.failed]
+            assert (await plan_for(client, desired, POLICY)).empty
+
+    asyncio.run(scenario())
+    assert rejected(sb) == []
+    telephones = {u["userid"]: u.get("telephone") for u in sb.tenant.users()}
+    assert telephones == {"u0": "8101", "u1": "8102", "u2": "8100"}

@@ -31,7 +31,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.apply import API_OF_ACTION, ApplyReport, action_of, apply_plan
+from reconciler.apply import (
+    API_OF_ACTION,
+    DEFAULT_CONCURRENCY,
+    ApplyReport,
+    action_of,
+    apply_plan,
+)
 from reconciler.clock import SYSTEM_CLOCK, FakeClock
 from reconciler.dingtalk import DingTalkClient
 from reconciler.model import ROOT, Department, Org, User
@@ -234,7 +240,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="× the ~2,000 changes")
     parser.add_argument("--latency", type=float, default=0.03, help="seconds per answer")
     parser.add_argument("--qps", type=float, default=20.0, help="per API, client and server")
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
     parser.add_argument("--no-serial", action="store_true", help="skip the one-at-a-time run")
     args = parser.parse_args()
 

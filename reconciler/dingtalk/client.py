@@ -106,7 +106,7 @@ class DingTalkClient:
         qps: float = 20.0,
         max_tries: int = 6,
         timeout: float = 10.0,
-        max_in_flight: int = 16,
+        max_in_flight: int = 48,  # see apply.DEFAULT_CONCURRENCY: 20 QPS × latency per API
         rng: random.Random | None = None,
     ) -> None:
         if max_tries < 1:

@@ -375,6 +375,16 @@ def _run_link(run_url: str) -> str:
     return f"[workflow run]({run_url})" if run_url else "the workflow run"
 
 
+def plan_too_long_note(what: str, run_url: str) -> str:
+    """The note that ends a cut plan: ``_The plan is {what}; the full plan is in the …_``."""
+    where = f"[workflow run]({run_url})" if run_url else "workflow run"
+    return f"_The plan is {what}; the full plan is in the {where}._"
+
+
+def _commit_ref(sha: str) -> str:
+    return f"`{sha[:12]}`" if sha else "the head of `main`"
+
+
 def build_plan_comment(
     plan_md: str,
     *,
@@ -452,7 +462,7 @@ def build_drift_issue_body(
         ]
     head += ["## Plan", ""]
     text = "\n".join(head)
-    note = f"_The plan is too long for an issue; the full plan is in the {_run_link(run_url)}._"
+    note = plan_too_long_note("too long for an issue", run_url)
     return text + truncate_markdown(plan_md.rstrip("\n") + "\n", limit - len(text), note)
 
 
@@ -479,7 +489,7 @@ def build_failure_report(sha: str, run_url: str, exit_code: int | None = None) -
     meaning = _APPLY_EXIT_MEANING.get(
         exit_code or 0, "The apply job failed before or while applying; see the run log."
     )
-    commit = f"`{sha[:12]}`" if sha else "the head of `main`"
+    commit = _commit_ref(sha)
     code = f" (exit {exit_code})" if exit_code is not None else ""
     return "\n".join(
         [
@@ -578,14 +588,18 @@ class CloseIssue:
 IssueAction = CreateIssue | UpdateIssue | CommentOnIssue | CloseIssue
 
 
-def _close_duplicates(duplicates: Sequence[Issue], keep: int) -> list[IssueAction]:
+def _comment_and_close(
+    issues: Sequence[Issue], comment: str, reason: str = "completed"
+) -> list[IssueAction]:
+    """Say why, then close: each issue gets its comment before it is closed."""
     actions: list[IssueAction] = []
-    for issue in duplicates:
-        actions += [
-            CommentOnIssue(issue.number, f"Duplicate of #{keep}.\n"),
-            CloseIssue(issue.number, "not_planned"),
-        ]
+    for issue in issues:
+        actions += [CommentOnIssue(issue.number, comment), CloseIssue(issue.number, reason)]
     return actions
+
+
+def _close_duplicates(duplicates: Sequence[Issue], keep: int) -> list[IssueAction]:
+    return _comment_and_close(duplicates, f"Duplicate of #{keep}.\n", "not_planned")
 
 
 def decide_drift_issue(
@@ -598,10 +612,7 @@ def decide_drift_issue(
     """One open drift issue while there is drift; none once it is gone."""
     ours = find_marked_issues(open_issues, DRIFT_MARKER)
     if not drifted:
-        actions: list[IssueAction] = []
-        for issue in ours:
-            actions += [CommentOnIssue(issue.number, resolved_comment), CloseIssue(issue.number)]
-        return actions
+        return _comment_and_close(ours, resolved_comment)
     if not ours:
         return [CreateIssue(DRIFT_TITLE, body, (DRIFT_LABEL,))]
     keep, *duplicates = ours
@@ -638,14 +649,11 @@ def decide_failure_report(
 
 def decide_failure_resolved(open_issues: Sequence[Issue], comment: str) -> list[IssueAction]:
     """After a green apply, close the open failure issue(s): DingTalk matches main again."""
-    actions: list[IssueAction] = []
-    for issue in find_marked_issues(open_issues, FAILURE_MARKER):
-        actions += [CommentOnIssue(issue.number, comment), CloseIssue(issue.number)]
-    return actions
+    return _comment_and_close(find_marked_issues(open_issues, FAILURE_MARKER), comment)
 
 
 def build_failure_resolved_comment(sha: str, run_url: str) -> str:
-    commit = f"`{sha[:12]}`" if sha else "the head of `main`"
+    commit = _commit_ref(sha)
     return (
         f"orgctl apply succeeded for {commit} ({_run_link(run_url)}): "
         "DingTalk matches `org/` again. Closing.\n"

@@ -78,9 +78,7 @@ def comment(
         body = github.build_plan_comment(
             plan_md, exit_code=code, errors=errors, run_url=run_url, sha=sha
         )
-        note = f"_The plan is longer than {max_parts} comments; the full plan is in the " + (
-            f"[workflow run]({run_url})._" if run_url else "workflow run._"
-        )
+        note = github.plan_too_long_note(f"longer than {max_parts} comments", run_url)
         parts = github.split_comment(body, limit, marker, max_parts=max_parts, truncated_note=note)
         with github.GitHubClient.from_env(os.environ) as client:
             existing = client.list_issue_comments(pr)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.dingtalk import DingTalkClient
+from reconciler.dingtalk.errcodes import parse_int
 from reconciler.errors import DingTalkError, SnapshotError
 from reconciler.model import (
     ROOT,
@@ -139,22 +140,12 @@ def live_user(userid: UserId, item: Mapping[str, Any]) -> User:
     )
 
 
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
-
-
 def _ids(values: object) -> list[int]:
     if isinstance(values, str):  # type-erased samples send "2,3,4"
         values = values.split(",")
     if not isinstance(values, list | tuple):
         return []
-    return [i for i in (_int(v) for v in values) if i is not None]
+    return [i for i in (parse_int(v) for v in values) if i is not None]
 
 
 def is_home_school(dept_id: int) -> bool:
@@ -274,7 +265,7 @@ class _Reader:
         except DingTalkError as error:
             raise self._department_error(dept_id, "read it", error) from error
         self.departments[dept_id] = result
-        direct = _int(result.get("owning_member_count"))
+        direct = parse_int(result.get("owning_member_count"))
         if direct is None or direct > 0:  # unknown count: list it to be sure
             self.streams[MEMBERS].put(dept_id)
 
@@ -349,7 +340,7 @@ class _Reader:
 
         departments = []
         for dept_id, raw in self.departments.items():
-            parent_id = _int(raw.get("parent_id"))
+            parent_id = parse_int(raw.get("parent_id"))
             if parent_id is None:
                 parent_id = self.parent_of[dept_id]
             listed = raw.get("dept_manager_userid_list") or []
@@ -359,7 +350,7 @@ class _Reader:
                     key=key_of(dept_id),
                     name=clean_text(raw.get("name")) or "",
                     parent=key_of(parent_id),
-                    order=_int(raw.get("order")),
+                    order=parse_int(raw.get("order")),
                     managers=tuple(sorted(managers)),
                     dept_id=dept_id,
                     source_identifier=clean_text(raw.get("source_identifier")),

@@ -361,7 +361,7 @@ class DingTalkClient:
         users = [u for u in result.get("list") or [] if isinstance(u, dict)]
         if not _truthy(result.get("has_more")):
             return users, None
-        next_cursor = errcodes.parse_errcode(result.get("next_cursor"))
+        next_cursor = errcodes.parse_int(result.get("next_cursor"))
         if next_cursor is None:
             raise TerminalError(api, None, "has_more without a next_cursor")
         return users, next_cursor

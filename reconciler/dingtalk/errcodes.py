@@ -68,8 +68,9 @@ HINTS: Mapping[int, str] = {
 }
 
 
-def parse_errcode(value: object) -> int | None:
-    """``0``, ``"0"`` and ``" 90018 "`` are errcodes; anything else is not."""
+def parse_int(value: object) -> int | None:
+    """DingTalk's integers (errcodes, ids, counts, cursors), which documented samples sometimes
+    send as strings: ``0``, ``"0"`` and ``" 90018 "`` are integers; anything else is None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -98,7 +99,7 @@ def sub_code_of(body: Mapping[str, Any]) -> str:
 
 
 def is_ip_ban(body: Mapping[str, Any]) -> bool:
-    return "errcode" not in body and parse_errcode(body.get("status")) == IP_BAN_STATUS
+    return "errcode" not in body and parse_int(body.get("status")) == IP_BAN_STATUS
 
 
 def classify(api: str, body: Mapping[str, Any]) -> DingTalkError | None:
@@ -113,7 +114,7 @@ def classify(api: str, body: Mapping[str, Any]) -> DingTalkError | None:
             wait=minutes * IP_BAN_WAIT_UNIT,
         )
     raw = body.get("errcode")
-    errcode = parse_errcode(raw)
+    errcode = parse_int(raw)
     errmsg = redact(str(body.get("errmsg", "")))  # an echoed token must not reach a message
     if errcode is None:
         return TerminalError(api, None, f"unexpected answer: errcode {raw!r}")

@@ -368,7 +368,3 @@ ROUTES: dict[str, Handler] = {
     "topapi/user/listid": user_listid,
     "topapi/v2/user/getbymobile": user_getbymobile,
 }
-
-WRITES = frozenset(
-    path for path in ROUTES if path.rsplit("/", 1)[-1] in {"create", "update", "delete"}
-)

@@ -101,10 +101,6 @@ class Sandbox:
     def __repr__(self) -> str:  # no secret in reprs
         return f"Sandbox(app_key={self.app_key!r}, qps={self.limiter.qps})"
 
-    @property
-    def qps(self) -> float:
-        return self.limiter.qps
-
     def close(self) -> None:
         self.tenant.close()
 

@@ -771,15 +771,10 @@ class _Executor:
             self.run.writes += 1
             try:
                 dept_id = await write()
-            except OutcomeUnknownError as error:
-                attempt.unknown = True
-                outcome = await self._check(step, action, attempt, verify, error)
-                if outcome is not None:
-                    return outcome
-                continue
-            except BusyError as error:
-                # -1 (or a 5xx) still there after the client's own retries. DingTalk says
-                # "busy", but a read is cheap and certain: check before sending it again.
+            except (OutcomeUnknownError, BusyError) as error:
+                # A timeout may have written; so may a -1 (or a 5xx) still there after the
+                # client's own retries: DingTalk says "busy", but a read is cheap and certain.
+                # Check before sending it again.
                 attempt.unknown = True
                 outcome = await self._check(step, action, attempt, verify, error)
                 if outcome is not None:

@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.apply import ApplyReport, Outcome, StepEvent, apply_plan
 from reconciler.clock import FakeClock
-from reconciler.errors import DingTalkError, ThrottledError
+from reconciler.errors import BusyError, DingTalkError, ThrottledError
 from tests.apply.fakes import FakeDirectory, FieldChange, Plan, Step, plan, terminal, unknown
 
 MOBILE_A = "+86-15172391968"
@@ -224,6 +224,33 @@ def test_create_department_whose_answer_was_lost_is_adopted_not_repeated(
     eng = directory.id_of("eng")
     assert directory.users["zhangsan"]["dept_id_list"] == [eng]
     assert "re-reading shows it applied" in report.done[0].message
+
+
+def test_busy_answer_after_the_client_retries_is_checked_by_reading_not_resent(
+    clock: FakeClock,
+) -> None:
+    # -1 "busy" that outlived the client's retries: the create may have happened (here it
+    # did), so the executor reads before sending it again, like a lost answer.
+    directory = FakeDirectory()
+    state = {"fired": False}
+
+    def busy_once(api: str, args: tuple[Any, ...]) -> DingTalkError | None:
+        if api == "user/create" and not state["fired"]:
+            state["fired"] = True
+            return BusyError(api, -1, "系统繁忙")
+        return None
+
+    directory.after.append(busy_once)
+    events: list[StepEvent] = []
+    report = run(
+        plan(create_user("zhangsan", MOBILE_A, ("root",))), directory, clock, on_event=events.append
+    )
+
+    assert report.ok
+    assert [a[0] for a in directory.attempts] == ["user/create"]  # never sent twice
+    assert [e.kind for e in events] == ["start", "verify", "done"]
+    assert "re-reading shows it applied" in report.done[0].message
+    assert clock.sleeps == []  # a read settles it: no backoff
 
 
 @pytest.mark.parametrize(

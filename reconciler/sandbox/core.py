@@ -51,6 +51,8 @@ BAD_GATEWAY = (
 )
 
 Response = tuple[int, bytes, dict[str, str]]
+ROUTES: dict[str, contacts.Handler] = {**contacts.ROUTES, **attendance.ROUTES}
+"""Every API path the tenant answers (no leading slash), built once: routing is a lookup."""
 
 
 def default_db_path() -> Path:
@@ -169,7 +171,7 @@ class Sandbox:
                     return self._answer(api, {"errcode": 43001, "errmsg": "需要GET请求"})
                 app = query.get("appkey", "")
             else:
-                handler = self._route(api)
+                handler = ROUTES.get(api)
                 if handler is None:
                     return self._answer(api, self._unknown_api(api))
                 if method != "POST":
@@ -200,15 +202,6 @@ class Sandbox:
             return answer
 
     # -- layers --------------------------------------------------------------------------
-
-    @staticmethod
-    def _route(api: str) -> contacts.Handler | None:
-        handler = contacts.ROUTES.get(api)
-        if handler is None:
-            for route, candidate in attendance.ROUTES.items():
-                if route.strip("/") == api:
-                    return candidate
-        return handler
 
     @staticmethod
     def _unknown_api(api: str) -> dict[str, Any]:

@@ -36,7 +36,6 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
 
-import phonenumbers
 from jsonschema import Draft202012Validator, ValidationError
 
 from reconciler.errors import ConfigError, Problem
@@ -892,7 +891,7 @@ class _Semantics:
             data = item.data
             raw = data["mobile"]
             try:
-                mobiles[userid] = _normalize_mobile(raw)
+                mobiles[userid] = normalize_mobile(raw)
             except InvalidMobile as exc:
                 self.problems.append(item.at("mobile", str(exc)))
             extension = data.get("extension")
@@ -1160,27 +1159,3 @@ def _department_paths(departments: dict[str, _Item]) -> dict[DeptKey, str]:
 def _where(item: _Item, name: str) -> str:
     problem = item.at(name, "")
     return f"{problem.file}:{problem.line}:{problem.column}"
-
-
-_CANONICAL_CN_MOBILE = re.compile(r"(?:\+86-)?(1\d{10})")
-_MOBILE_TYPES = (
-    phonenumbers.PhoneNumberType.MOBILE,
-    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-)
-
-
-def _normalize_mobile(raw: str) -> str:
-    """`normalize_mobile`, with a shortcut for the two forms nearly every file uses.
-
-    phonenumbers.parse costs ~50 µs (5 s for 100 000 users). For "+86-1XXXXXXXXXX" and a
-    bare "1XXXXXXXXXX" the parse result is known (country 86, that national number), so
-    only the type check runs; for +86 (one region) a mobile type implies a valid number.
-    Anything else, and anything the shortcut doubts, goes to normalize_mobile.
-    tests/load/test_mobiles.py checks both agree across every 4-digit prefix.
-    """
-    match = _CANONICAL_CN_MOBILE.fullmatch(raw)
-    if match:
-        number = phonenumbers.PhoneNumber(country_code=86, national_number=int(match.group(1)))
-        if phonenumbers.number_type(number) in _MOBILE_TYPES:
-            return f"+86-{match.group(1)}"
-    return normalize_mobile(raw)

@@ -65,7 +65,7 @@ log = logging.getLogger("reconciler.dingtalk")
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 """Transport failures that happen before any byte of the request reached the server."""
 
-_DEPARTMENT_FIELDS = ("name", "parent_id", "order", "source_identifier", "managers")
+_DEPARTMENT_FIELDS = frozenset({"name", "parent_id", "order", "source_identifier", "managers"})
 _USER_FIELDS = frozenset(
     {
         "userid",
@@ -328,12 +328,9 @@ class DingTalkClient:
         token = data.get("access_token")
         if not isinstance(token, str) or not token:
             raise TerminalError(TOKEN_API, None, "no access_token in the answer")
-        expires_in = data.get("expires_in", 7200)
-        if isinstance(expires_in, str):
-            expires_in = float(expires_in) if expires_in.strip().isdigit() else 7200.0
-        if not isinstance(expires_in, int | float) or isinstance(expires_in, bool):
-            expires_in = 7200.0
-        return token, float(expires_in)
+        raw = data.get("expires_in")
+        expires_in = raw if isinstance(raw, float) else errcodes.parse_int(raw)
+        return token, float(expires_in if expires_in is not None else 7200)
 
     # ------------------------------------------------------------------ reads
 
@@ -369,25 +366,26 @@ class DingTalkClient:
     async def get_user(self, userid: str) -> dict[str, Any] | None:
         """The raw ``result`` of ``user/get``, or None when DingTalk says 60121 (not found)."""
         api = "topapi/v2/user/get"
-        try:
-            data = await self.call(api, {"userid": userid, "language": "zh_CN"})
-        except TerminalError as error:
-            if error.errcode == errcodes.NOT_FOUND:
-                return None
-            raise
-        return _result(data, api)
+        data = await self._call_unless_not_found(api, {"userid": userid, "language": "zh_CN"})
+        return None if data is None else _result(data, api)
 
     async def get_userid_by_mobile(self, mobile: str) -> str | None:
         """The userid of the active member with ``mobile``, or None (60121)."""
         api = "topapi/v2/user/getbymobile"
+        data = await self._call_unless_not_found(api, {"mobile": mobile})
+        userid = None if data is None else _result(data, api).get("userid")
+        return str(userid) if userid else None
+
+    async def _call_unless_not_found(
+        self, api: str, body: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """`call`, or None when DingTalk answers 60121 (no such active member)."""
         try:
-            data = await self.call(api, {"mobile": mobile})
+            return await self.call(api, body)
         except TerminalError as error:
             if error.errcode == errcodes.NOT_FOUND:
                 return None
             raise
-        userid = _result(data, api).get("userid")
-        return str(userid) if userid else None
 
     # ------------------------------------------------------------------ writes
 
@@ -412,13 +410,11 @@ class DingTalkClient:
         """Set ``name``, ``parent_id``, ``order``, ``source_identifier`` and/or ``managers``
         (userids). An empty ``managers`` clears them through ``force_update_fields``: DingTalk
         ignores an empty ``dept_manager_userid_list``."""
-        unknown = set(fields) - set(_DEPARTMENT_FIELDS)
+        unknown = set(fields) - _DEPARTMENT_FIELDS
         if unknown:
             raise TypeError(f"update_department: unknown fields {sorted(unknown)}")
         body: dict[str, Any] = {"dept_id": dept_id}
-        for name in ("name", "parent_id", "order", "source_identifier"):
-            if name in fields:
-                body[name] = fields[name]
+        body.update((name, value) for name, value in fields.items() if name != "managers")
         if "managers" in fields:
             managers = list(fields["managers"])
             if managers:

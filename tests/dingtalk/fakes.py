@@ -33,6 +33,7 @@ class FakeDingTalk:
     tokens_issued: int = 0
     valid_tokens: set[str] = field(default_factory=set)
     hide_owning_member_count: bool = False
+    expires_in: object = 7200  # what gettoken answers: DingTalk sends an int, samples a string
 
     # --------------------------------------------------------------- tenant building
 
@@ -115,7 +116,12 @@ class FakeDingTalk:
         self.valid_tokens.add(token)
         return httpx.Response(
             200,
-            json={"errcode": 0, "access_token": token, "errmsg": "ok", "expires_in": 7200},
+            json={
+                "errcode": 0,
+                "access_token": token,
+                "errmsg": "ok",
+                "expires_in": self.expires_in,
+            },
         )
 
     def _ok(self, result: Any) -> dict[str, Any]:

@@ -79,13 +79,22 @@ def test_a_token_is_fetched_once_and_sent_as_the_access_token_query_param(
     }
 
 
-def test_the_token_is_refetched_before_it_expires(fake: FakeDingTalk, clock: FakeClock):
+@pytest.mark.parametrize(
+    ("expires_in", "lifetime"),
+    [(3600, 3600), (" 3600 ", 3600), (3600.0, 3600), ("soon", 7200), (None, 7200), (True, 7200)],
+)
+def test_the_token_is_refetched_before_it_expires(
+    fake: FakeDingTalk, clock: FakeClock, expires_in: object, lifetime: int
+):
+    # A type-erased expires_in is read; an unreadable one means DingTalk's documented 7200 s.
+    fake.expires_in = expires_in
     client = make_client(fake, clock)
 
     async def work(c: DingTalkClient) -> None:
         await c.list_sub_department_ids(1)
-        clock.advance(7200 - 601)  # still inside the 10-minute margin's safe side
+        clock.advance(lifetime - 601)  # still inside the 10-minute margin's safe side
         await c.list_sub_department_ids(1)
+        assert len(fake.calls("gettoken")) == 1
         clock.advance(2)  # now within 10 minutes of expiry
         await c.list_sub_department_ids(1)
 

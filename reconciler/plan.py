@@ -520,11 +520,9 @@ class _Planner:
         if self._givers is None:
             self._givers = {}
             for userid, change in self.d.users.items():
-                if change.kind != "update" or change.live is None:
-                    continue
                 for name in HANDOFF_FIELDS:
-                    old = getattr(change.live, name)
-                    if old and gives_up(change, name):
+                    if gives_up(change, name):  # a kept person (update or prune) only
+                        old = getattr(change.live, name)
                         self._givers[(name, unique_key(name, old))] = userid
         return self._givers
 
@@ -1017,18 +1015,9 @@ class _Planner:
         back edge is released, which removes every edge into it (takers wait for the release
         instead), and a graph without back edges has no cycle. One release per simple cycle:
         for a swap or a rotation, the smallest userid in it."""
-        holder_of: dict[tuple[str, str], UserId] = {}
-        for update in updates:
-            have = self.live.users.get(update.userid)
-            if have is None or update.userid in self.user_created:
-                continue  # a new account gives up nothing (its old self was deleted)
-            for name in HANDOFF_FIELDS:
-                old = getattr(have, name)
-                if not old or name not in update.payload:
-                    continue
-                new = update.payload[name]
-                if not new or unique_key(name, new) != unique_key(name, old):
-                    holder_of[(name, unique_key(name, old))] = update.userid
+        # Only kept people give a value up (a new account's old self was deleted), and every
+        # kept person with changes has an update here.
+        holder_of = self.givers()
         edges: dict[UserId, list[tuple[UserId, str]]] = {}
         elsewhere: dict[UserId, list[tuple[str, str]]] = {}  # taken from someone not updated
         for update in updates:

@@ -137,6 +137,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _group_chat_id(dept_id: int) -> str:
+    """The department group chat's id: stable per department, whenever the group is made."""
+    return "chat" + hashlib.md5(str(dept_id).encode(), usedforsecurity=False).hexdigest()
+
+
 class Tenant:
     """One DingTalk organisation. The root department (id 1, named `corp_name`) always exists."""
 
@@ -380,9 +385,7 @@ class Tenant:
                 # A department group chat is created with the department; its members join it
                 # automatically unless told otherwise.
                 stored.setdefault("auto_add_user", True)
-                stored["dept_group_chat_id"] = (
-                    "chat" + hashlib.md5(str(dept_id).encode(), usedforsecurity=False).hexdigest()
-                )
+                stored["dept_group_chat_id"] = _group_chat_id(dept_id)
             self.db.execute(
                 "INSERT INTO departments (dept_id, name, parent_id, sort_order, source_identifier, "
                 "attrs) VALUES (?, ?, ?, ?, ?, ?)",
@@ -444,9 +447,7 @@ class Tenant:
             if owner and owner not in members:
                 raise ApiError(40093, "不合法的群主：群主须为部门成员")
             if attrs.get("create_dept_group") and not attrs.get("dept_group_chat_id"):
-                attrs["dept_group_chat_id"] = (
-                    "chat" + hashlib.md5(str(dept_id).encode(), usedforsecurity=False).hexdigest()
-                )
+                attrs["dept_group_chat_id"] = _group_chat_id(dept_id)
             source_identifier = changes.get("source_identifier", row["source_identifier"])
             self.db.execute(
                 "UPDATE departments SET name = ?, parent_id = ?, sort_order = ?, "

@@ -194,3 +194,19 @@ def test_attendance_routes_go_through_the_same_gateway(
         ("topapi/attendance/sandboxtest/upload", 0),
         ("topapi/attendance/sandboxtest/upload", 60121),
     ]
+
+
+def test_a_group_chat_turned_on_later_gets_its_own_stable_id(api: Api, sb: Sandbox):
+    born = api.ok(
+        "topapi/v2/department/create", {"name": "带群", "parent_id": 1, "create_dept_group": True}
+    )
+    later = api.ok("topapi/v2/department/create", {"name": "后建群", "parent_id": 1})
+    born_id, later_id = born["result"]["dept_id"], later["result"]["dept_id"]
+    assert "dept_group_chat_id" not in dept(sb, later_id)
+    api.ok("topapi/v2/department/update", {"dept_id": later_id, "create_dept_group": True})
+    chat = dept(sb, later_id)["dept_group_chat_id"]
+    assert chat.startswith("chat")
+    assert len(chat) == 36
+    assert chat != dept(sb, born_id)["dept_group_chat_id"]
+    api.ok("topapi/v2/department/update", {"dept_id": later_id, "brief": "再改一次"})
+    assert dept(sb, later_id)["dept_group_chat_id"] == chat  # made once, then kept

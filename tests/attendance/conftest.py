@@ -20,6 +20,7 @@ from reconciler.clock import FakeClock
 from reconciler.dingtalk import DingTalkClient
 from reconciler.sandbox import ApiError, Sandbox, Tenant
 from reconciler.sandbox import attendance as sandbox_attendance
+from reconciler.sandbox import core as sandbox_core
 from reconciler.target import sandbox_client
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -93,7 +94,8 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
             recorder.errcodes.append((api, int(answer["errcode"])))
             return answer
 
-        monkeypatch.setitem(sandbox_attendance.ROUTES, api, wrapped)
+        # The gateway routes through its own table (built once at import), so patch that one.
+        monkeypatch.setitem(sandbox_core.ROUTES, api, wrapped)
     return recorder
 
 

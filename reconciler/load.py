@@ -931,22 +931,13 @@ class _Semantics:
 
     def check_manager_cycles(self, users: dict[str, _Item]) -> None:
         """A manager chain that loops can never be created: each needs the other first."""
-        state: dict[str, int] = {}  # 1 = on the current chain, 2 = done
-        for start in sorted(users):
-            chain: list[str] = []
-            userid: str | None = start
-            while userid is not None and userid in users and userid not in state:
-                state[userid] = 1
-                chain.append(userid)
-                manager = users[userid].data.get("manager")
-                userid = manager if manager != userid else None
-            if userid is not None and state.get(userid) == 1:
-                loop = chain[chain.index(userid) :]
-                first = min(loop)
-                cycle = " → ".join([*loop[loop.index(first) :], *loop[: loop.index(first)], first])
-                self.problems.append(users[first].at("manager", f"managers form a loop: {cycle}"))
-            for member in chain:
-                state[member] = 2
+        managers: dict[str, str | None] = {}
+        for userid, item in users.items():
+            manager = item.data.get("manager")
+            managers[userid] = manager if manager != userid else None  # reported on its own
+        for loop in _loops(managers):
+            cycle = " → ".join(loop)
+            self.problems.append(users[loop[0]].at("manager", f"managers form a loop: {cycle}"))
 
     def check_unique_fields(self, users: dict[str, _Item], mobiles: dict[UserId, str]) -> None:
         """DingTalk refuses a second user with the same mobile (60104), email (60106/40101)
@@ -1029,27 +1020,15 @@ class _Semantics:
         self.check_cycles(departments)
 
     def check_cycles(self, departments: dict[str, _Item]) -> None:
-        state: dict[str, int] = {}
-        for start in sorted(departments):
-            chain: list[str] = []
-            key = start
-            while key in departments and key not in state:
-                state[key] = 1
-                chain.append(key)
-                key = departments[key].data["parent"]
-            if key in departments and state.get(key) == 1:
-                loop = chain[chain.index(key) :]
-                first = min(loop)
-                cycle = " → ".join([*loop[loop.index(first) :], *loop[: loop.index(first)], first])
-                self.problems.append(
-                    departments[first].at(
-                        "parent",
-                        f"departments form a loop: {cycle}; one of them must hang "
-                        "from another parent",
-                    )
+        parents: dict[str, str | None] = {k: item.data["parent"] for k, item in departments.items()}
+        for loop in _loops(parents):
+            self.problems.append(
+                departments[loop[0]].at(
+                    "parent",
+                    f"departments form a loop: {' → '.join(loop)}; one of them must hang "
+                    "from another parent",
                 )
-            for member in chain:
-                state[member] = 2
+            )
 
     # --- policy against the org ---------------------------------------------------------------
 
@@ -1154,6 +1133,25 @@ def _department_paths(departments: dict[str, _Item]) -> dict[DeptKey, str]:
         except RecursionError:  # a chain deeper than Python's stack: no path, no check
             continue
     return paths
+
+
+def _loops(links: dict[str, str | None]) -> Iterator[list[str]]:
+    """Each loop of ``links`` (member → next member, None or an outsider ends a chain) once,
+    starting and ending at its smallest member: ``["a", "b", "a"]``."""
+    state: dict[str, int] = {}  # 1 = on the current chain, 2 = done
+    for start in sorted(links):
+        chain: list[str] = []
+        node: str | None = start
+        while node is not None and node in links and node not in state:
+            state[node] = 1
+            chain.append(node)
+            node = links[node]
+        if node is not None and state.get(node) == 1:
+            loop = chain[chain.index(node) :]
+            first = loop.index(min(loop))
+            yield [*loop[first:], *loop[:first], loop[first]]
+        for member in chain:
+            state[member] = 2
 
 
 def _where(item: _Item, name: str) -> str:

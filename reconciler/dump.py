@@ -126,8 +126,7 @@ def _departments_yaml(live: Org, keys: Mapping[DeptKey, DeptKey]) -> str:
             entry["order"] = dept.order
         if dept.managers:
             entry["managers"] = _Inline(sorted(dept.managers))
-        path = live.path(dept.key) if dept.key in live.departments else dept.name
-        parts.append(f"# {path}\n")
+        parts.append(f"# {live.path(dept.key)}\n")
         parts.append(_item(entry))
     if len(parts) == 2:
         parts[1] = "departments: []\n"
@@ -135,23 +134,16 @@ def _departments_yaml(live: Org, keys: Mapping[DeptKey, DeptKey]) -> str:
 
 
 def _top_level(live: Org, key: DeptKey) -> DeptKey:
-    if key == ROOT or key not in live.departments:
-        return ROOT if key == ROOT else key
-    top = key
-    for ancestor in live.ancestors(key):
-        top = ancestor
-    return top
+    """The top-level department above ``key`` (``key`` itself for one, the root or a key
+    outside the read)."""
+    return [key, *live.ancestors(key)][-1]
 
 
 def _people_files(live: Org, keys: Mapping[DeptKey, DeptKey]) -> dict[str, list[User]]:
     groups: dict[DeptKey, list[User]] = {}
     for user in live.users.values():
-        home = user.departments[0] if user.departments else ROOT
         # Prefer a real department over the root as the user's home file.
-        for key in user.departments:
-            if key != ROOT:
-                home = key
-                break
+        home = next((key for key in user.departments if key != ROOT), ROOT)
         groups.setdefault(_key(keys, _top_level(live, home)), []).append(user)
     files: dict[str, list[User]] = {}
     used: set[str] = set()

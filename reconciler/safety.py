@@ -33,13 +33,10 @@ def check_safety(plan: Plan, policy: Policy, *, force: bool) -> list[Violation]:
     """Every rule the plan breaks; with ``force``, only the invariants."""
     violations: list[Violation] = []
     deleted_users: set[str] = set()
-    created_users: set[str] = set()
     deleted_departments = 0
     for step in plan.steps:
         if step.action is Action.DELETE_USER:
             deleted_users.add(step.key)
-        elif step.action is Action.CREATE_USER:
-            created_users.add(step.key)
         elif step.action is Action.DELETE_DEPARTMENT:
             deleted_departments += 1
         if step.kind == "department" and _touches_root(step.key, step.payload):
@@ -52,7 +49,7 @@ def check_safety(plan: Plan, policy: Policy, *, force: bool) -> list[Violation]:
                 )
             )
 
-    replaced = deleted_users & created_users
+    replaced = plan.replaced_users()
     for userid in sorted(deleted_users & set(policy.protected_users)):
         verb = "replace" if userid in replaced else "delete"
         why = " (its mobile changed: a replace deletes the person)" if verb == "replace" else ""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,7 +158,6 @@ def _confirm(yes: bool, plan: Plan, target: Target) -> None:
 
 async def _execute(target: Target, plan: Plan, live: Org, concurrency: int) -> int:
     clock = target.client.clock
-    started = time.monotonic()
     with Journal.open(target.state_dir, target.tenant_id, clock=clock) as journal:
         journal.write(
             "plan",
@@ -178,8 +176,7 @@ async def _execute(target: Target, plan: Plan, live: Org, concurrency: int) -> i
                 concurrency=concurrency,
                 on_event=on_event,
             )
-        elapsed = time.monotonic() - started
-        out(_report(report, elapsed))
+        out(_report(report))
         out(f"journal: {journal.path}")
     return report.exit_code
 
@@ -246,28 +243,29 @@ def _display(total: int) -> Iterator[Callable[[StepEvent], None]]:
 
 
 def _event_line(event: StepEvent) -> str:
-    detail = f"errcode {event.errcode}: " if event.errcode is not None else ""
-    detail += scrub(event.message)
-    if event.hint:
-        detail += f" — {event.hint}"
-    return f"{event.kind.upper():8} {event.step_id}  {detail}".rstrip()
+    return _outcome_line(event.kind, event.step_id, event.errcode, event.message, event.hint)
 
 
-def _report(report: ApplyReport, elapsed: float) -> str:
+def _outcome_line(kind: str, step_id: str, errcode: int | None, message: str, hint: str) -> str:
+    """One step that did not simply succeed, as progress and the final report show it."""
+    detail = f"errcode {errcode}: " if errcode is not None else ""
+    detail += scrub(message)
+    if hint:
+        detail += f" — {hint}"
+    return f"{kind.upper():8} {step_id}  {detail}".rstrip()
+
+
+def _report(report: ApplyReport) -> str:
     counts = ", ".join(
         f"{len(report.with_outcome(o))} {o.value}"
         for o in (Outcome.DONE, Outcome.FAILED, Outcome.SKIPPED, Outcome.PENDING)
     )
-    lines = [f"Apply: {counts} ({report.writes} writes, {elapsed:.1f} s)."]
+    lines = [f"Apply: {counts} ({report.writes} writes, {report.elapsed:.1f} s)."]
     # Every failure and pending invitation; skips (one failed department can skip hundreds
     # of people) up to a screenful, the rest are in the journal.
     shown = (*report.failed, *report.pending, *report.skipped[:SKIPS_SHOWN])
-    for result in shown:
-        detail = f"errcode {result.errcode}: " if result.errcode is not None else ""
-        detail += scrub(result.message)
-        if result.hint:
-            detail += f" — {result.hint}"
-        lines.append(f"  {result.outcome.value.upper():8} {result.step_id}  {detail}".rstrip())
+    for r in shown:
+        lines.append("  " + _outcome_line(r.outcome.value, r.step_id, r.errcode, r.message, r.hint))
     if len(report.skipped) > SKIPS_SHOWN:
         lines.append(f"  … and {len(report.skipped) - SKIPS_SHOWN} more skipped (see the journal)")
     for person in report.absent:

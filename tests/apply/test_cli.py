@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import reconciler.cli.apply as cli_apply
+from reconciler.apply import AbsentUser, ApplyReport, Outcome, StepResult
 from reconciler.cli import app
 from reconciler.clock import FakeClock
 from reconciler.journal import read_journal
@@ -291,3 +292,39 @@ def test_a_closed_output_loses_progress_lines_not_writes(
     code, output = orgctl("apply", str(org_dir), "--yes")
     assert code == 0, output
     assert len(sb.writes()) == 14  # every step, although the first progress line failed
+
+
+def test_the_final_report_lists_failures_pending_and_a_screenful_of_skips_masked() -> None:
+    failed = StepResult(
+        "user.create:zhangsan",
+        "create_user",
+        "zhangsan",
+        Outcome.FAILED,
+        1,
+        errcode=60104,
+        message="mobile +86-15172391968 already used",
+        hint="mobile already used by userid lisi",
+    )
+    pending = StepResult("user.create:wangwu", "create_user", "wangwu", Outcome.PENDING, 1)
+    skips = tuple(
+        StepResult(f"user.update:u{i}", "update_user", f"u{i}", Outcome.SKIPPED, message="x")
+        for i in range(cli_apply.SKIPS_SHOWN + 3)
+    )
+    absent = (AbsentUser("zhangsan", "re-creating them failed: z@example.com taken"),)
+    report = ApplyReport((failed, pending, *skips), absent, writes=7, elapsed=2.25)
+
+    lines = cli_apply._report(report).splitlines()
+
+    assert (
+        lines[0] == f"Apply: 0 done, 1 failed, {len(skips)} skipped, 1 pending (7 writes, 2.2 s)."
+    )
+    assert lines[1] == (
+        "  FAILED   user.create:zhangsan  errcode 60104: mobile +86-151****1968 already used"
+        " — mobile already used by userid lisi"
+    )
+    assert lines[2] == "  PENDING  user.create:wangwu"
+    assert sum(line.startswith("  SKIPPED ") for line in lines) == cli_apply.SKIPS_SHOWN
+    assert "  … and 3 more skipped (see the journal)" in lines
+    assert any(line.startswith("!!! zhangsan is NOT in DingTalk") for line in lines)
+    assert "z@example.com" not in "\n".join(lines)
+    assert lines[-1].startswith("Re-run `orgctl apply`")

@@ -49,7 +49,11 @@ def test_ci_without_credentials_refuses_the_sandbox(tmp_path: Path, home: Path):
     assert not (tmp_path / "org").exists()
 
 
-def test_dump_writes_the_tree_and_people_and_says_where_it_read_them(tmp_path: Path, home: Path):
+def test_dump_writes_the_tree_and_people_and_says_where_it_read_them(
+    tmp_path: Path, home: Path, clock: FakeClock
+):
+    with Sandbox(home, clock=clock) as sb:
+        plat = next(d["dept_id"] for d in sb.tenant.departments() if d["name"] == "平台组")
     code, output = dump("--sandbox", "--out", str(tmp_path / "org"))
     assert code == 0, output
     lines = output.splitlines()
@@ -62,9 +66,11 @@ def test_dump_writes_the_tree_and_people_and_says_where_it_read_them(tmp_path: P
     )
     assert written == ["departments.yaml", "people/eng.yaml", "people/root.yaml"]
     tree = yaml.safe_load((tmp_path / "org" / "departments.yaml").read_text(encoding="utf-8"))
-    assert [d["key"] for d in tree["departments"]] == ["eng", tree["departments"][1]["key"]]
-    assert tree["departments"][1]["key"].startswith("dept-")
-    assert tree["departments"][1]["parent"] == "eng"
+    # the unkeyed 平台组 gets the generated key dept-<its dept_id>, under eng
+    assert [(d["key"], d["parent"]) for d in tree["departments"]] == [
+        ("eng", "root"),
+        (f"dept-{plat}", "eng"),
+    ]
 
 
 def test_a_non_empty_directory_is_refused_without_force(tmp_path: Path, home: Path):
@@ -90,6 +96,7 @@ def test_managers_are_read_on_request(tmp_path: Path, home: Path, clock: FakeClo
     with Sandbox(home, clock=clock) as sb:
         sb.tenant.update_user("zhangsan", {"manager_userid": "boss"})
     code, output = dump("--sandbox", "--out", str(tmp_path / "a"))
+    assert code == 0, output
     assert "manager:" not in (tmp_path / "a" / "people" / "eng.yaml").read_text(encoding="utf-8")
     assert "--managers reads them" in output
     code, output = dump("--sandbox", "--out", str(tmp_path / "b"), "--managers")

@@ -94,7 +94,9 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
             recorder.errcodes.append((api, int(answer["errcode"])))
             return answer
 
-        # The gateway routes through its own table (built once at import), so patch that one.
+        # The gateway routes through its own table (built once at import), so patch that one;
+        # if routing moves again, fail here rather than spy on nothing.
+        assert sandbox_core.ROUTES[api] is handler, f"the gateway does not route {api}"
         monkeypatch.setitem(sandbox_core.ROUTES, api, wrapped)
     return recorder
 

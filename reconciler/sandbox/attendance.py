@@ -37,6 +37,8 @@ TZ = ZoneInfo("Asia/Shanghai")
 SEED = "orgctl-sandbox-attendance-v1"
 ON_DUTY = dt.time(9, 0)
 OFF_DUTY = dt.time(18, 0)
+BASE_TIMES = {"OnDuty": ON_DUTY, "OffDuty": OFF_DUTY}
+"""Each check type's scheduled time of day."""
 MIDDAY = dt.time(13, 30)
 """A punch before this belongs to the day's OnDuty check point, from it on to OffDuty."""
 
@@ -87,6 +89,11 @@ def _unit(userid: str, day: dt.date, what: str) -> float:
 def _stable_id(base: int, *parts: object) -> int:
     digest = hashlib.sha256("|".join(map(str, (SEED, *parts))).encode()).digest()
     return base + int.from_bytes(digest[:6], "big") % 9_000_000_000
+
+
+def _plan_id(userid: str, day: dt.date, check_type: str) -> int:
+    """The check point's planId: the same for its generated record and uploaded punches."""
+    return _stable_id(140_000_000_000, userid, day, check_type, "plan")
 
 
 def _pick(u: float, weights: Sequence[tuple[str, float]]) -> str:
@@ -217,18 +224,15 @@ def generated_day(userid: str, day: dt.date) -> tuple[CheckPoint, ...]:
     if not is_workday(day):
         return ()
     points = []
-    for check_type, base_time, results in (
-        ("OnDuty", ON_DUTY, _ON_RESULTS),
-        ("OffDuty", OFF_DUTY, _OFF_RESULTS),
-    ):
+    for check_type, results in (("OnDuty", _ON_RESULTS), ("OffDuty", _OFF_RESULTS)):
 
         def u(what: str, check_type: str = check_type) -> float:
             return _unit(userid, day, f"{check_type}.{what}")
 
-        base_ms = local_ms(day, base_time)
+        base_ms = local_ms(day, BASE_TIMES[check_type])
         result = _pick(u("result"), results)
         point_id = _stable_id(100_000_000_000, userid, day, check_type)
-        plan_id = _stable_id(140_000_000_000, userid, day, check_type, "plan")
+        plan_id = _plan_id(userid, day, check_type)
         if result == "NotSigned":
             points.append(
                 CheckPoint(
@@ -373,22 +377,40 @@ def _days(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """What both attendance reads need of the tenant for `userids` × first..last, now."""
+
+    userids: list[str]  # the known ones, in request order: wrong ids give no records [AL]
+    days: list[dt.date]  # clipped to the retention period and to today
+    now_ms: int
+    uploads: dict[tuple[str, dt.date], list[Upload]]
+
+
+def _window(tenant: Tenant, userids: Sequence[str], first: dt.date, last: dt.date) -> _Window:
+    known = _exists(tenant, userids)
+    present = [u for u in userids if u in known]
+    current = today(tenant)
+    oldest = current - dt.timedelta(days=RETENTION_DAYS)
+    return _Window(
+        present,
+        _days(max(first, oldest), min(last, current)),
+        round(tenant.clock.now() * 1000),
+        _uploads(tenant, present, first, last),
+    )
+
+
 def results_between(
     tenant: Tenant, userids: Sequence[str], first: dt.date, last: dt.date
 ) -> list[dict[str, Any]]:
     """attendance/list's records for `userids` × first..last as of now, in answer order
     (request order of people, then date, then OnDuty before OffDuty). The brute-force truth
     tests compare exports with."""
-    known = _exists(tenant, userids)
-    current = today(tenant)
-    oldest = current - dt.timedelta(days=RETENTION_DAYS)
-    now_ms = round(tenant.clock.now() * 1000)
-    uploads = _uploads(tenant, [u for u in userids if u in known], first, last)
+    window = _window(tenant, userids, first, last)
+    uploads, now_ms = window.uploads, window.now_ms
     records: list[dict[str, Any]] = []
-    for userid in userids:
-        if userid not in known:
-            continue  # wrong ids give an empty result [AL]
-        for day in _days(max(first, oldest), min(last, current)):
+    for userid in window.userids:
+        for day in window.days:
             points = _apply_uploads(generated_day(userid, day), uploads.get((userid, day), ()))
             records.extend(p.as_result() for p in points if p.happened_ms <= now_ms)
     return records
@@ -441,18 +463,12 @@ def punches_between(
 ) -> list[dict[str, Any]]:
     """What attendance/listRecord knows of `userids` on work dates first..last, now: every
     punch, invalid ones included, by person then time. NotSigned check points have none."""
-    known = _exists(tenant, userids)
-    current = today(tenant)
-    oldest = current - dt.timedelta(days=RETENTION_DAYS)
-    now_ms = round(tenant.clock.now() * 1000)
-    uploads = _uploads(tenant, [u for u in userids if u in known], first, last)
-    base = {"OnDuty": ON_DUTY, "OffDuty": OFF_DUTY}
+    window = _window(tenant, userids, first, last)
+    uploads, now_ms = window.uploads, window.now_ms
     found: list[dict[str, Any]] = []
-    for userid in userids:
-        if userid not in known:
-            continue
+    for userid in window.userids:
         records: list[dict[str, Any]] = []
-        for day in _days(max(first, oldest), min(last, current)):
+        for day in window.days:
             for point in generated_day(userid, day):
                 if point.check_ms is None or point.source_type not in PUNCH_SOURCES:
                     continue
@@ -466,14 +482,14 @@ def punches_between(
                     userid,
                     day,
                     check_type,
-                    local_ms(day, base[check_type]),
+                    local_ms(day, BASE_TIMES[check_type]),
                     "",
                     "Normal",
                     UPLOAD_SOURCE,
                     upload.check_ms,
                     0,
                     None,
-                    _stable_id(140_000_000_000, userid, day, check_type, "plan"),
+                    _plan_id(userid, day, check_type),
                 )
                 record = _punch_record(point, upload.check_ms)
                 record.update(

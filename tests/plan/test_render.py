@@ -195,7 +195,10 @@ def test_json_is_the_plan_and_keeps_real_values() -> None:
 
 def test_refusal_and_summary_are_shown() -> None:
     text, _, _, violations = rendered("mass-delete-refused", Format.TEXT)
-    assert len(violations) == 2
+    assert [(v.rule, v.overridable) for v in violations] == [
+        ("protected-user", False),
+        ("user-delete-fraction", True),
+    ]
     lines = text.splitlines()
     refused = lines.index("Refused by safety checks: apply will not run this plan.")
     assert lines[refused - 1] == "Plan: 0 to create, 0 to update, 0 to replace, 5 to delete."
@@ -241,4 +244,9 @@ def test_markdown_keeps_names_from_breaking_the_comment() -> None:
     desired = org(dept("eng", "研发"), user("x", "<b>Bob</b> | ``` *", "eng", mobile=mobile(1)))
     md = render_markdown(build_plan(desired, org(live_dept(2, "研发", key="eng")), PRUNE))
     body = md.split("```diff\n", 1)[1].split("\n```\n", 1)[0]
-    assert "```" not in body  # a fence inside a name cannot close the code block
+    # A fence inside a name cannot close the code block; the name is still shown, defused.
+    assert body.splitlines()[:2] == [
+        "+ create user x  <b>Bob</b> | ˋˋˋ *",
+        "    name: <b>Bob</b> | ˋˋˋ *",
+    ]
+    assert "```" not in body

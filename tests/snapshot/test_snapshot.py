@@ -111,9 +111,10 @@ def test_the_live_org_has_every_department_and_user_in_canonical_form(
 
 
 def test_home_school_departments_are_skipped(tenant: FakeDingTalk, clock: FakeClock):
-    snapshot(tenant, clock)
-    read = {b["dept_id"] for b in tenant.bodies(GET)} | {b["dept_id"] for b in tenant.bodies(LIST)}
-    assert -7 not in read
+    live = snapshot(tenant, clock)
+    read = {b["dept_id"] for api in (LISTSUBID, GET, LIST) for b in tenant.bodies(api)}
+    assert read == {1, 2, 3, 4, 5}  # the root's listsubid named -7, and nothing read it
+    assert "家校通讯录" not in {d.name for d in live.departments.values()}
 
 
 def test_only_departments_with_direct_members_are_listed(tenant: FakeDingTalk, clock: FakeClock):

@@ -69,7 +69,7 @@ def _marker_pattern(marker: str) -> re.Pattern[str]:
 
 
 def has_marker(body: str | None, marker: str) -> bool:
-    return bool(body) and _marker_pattern(marker).match(body or "") is not None
+    return marker_part(body, marker) is not None
 
 
 def marker_part(body: str | None, marker: str) -> int | None:
@@ -138,12 +138,6 @@ def duplicate_marked_comments(comments: Sequence[Comment], marker: str) -> list[
         for c in sorted(comments, key=lambda c: c.id)
         if marker_part(c.body, marker) is not None and c.id not in keep
     ]
-
-
-def find_marked_comment(comments: Sequence[Comment], marker: str) -> Comment | None:
-    """The (first part of the) sticky comment carrying `marker`, if any."""
-    found = find_marked_comments(comments, marker)
-    return found[min(found)] if found else None
 
 
 def find_marked_issues(issues: Sequence[Issue], marker: str) -> list[Issue]:

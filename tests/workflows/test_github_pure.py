@@ -62,6 +62,7 @@ def big_plan(departments: int = 60, lines: int = 40) -> str:
 )
 def test_marker_must_start_the_body(body: str, part: int | None) -> None:
     assert gh.marker_part(body, "orgctl-plan") == part
+    assert gh.has_marker(body, "orgctl-plan") is (part is not None)
 
 
 @pytest.mark.parametrize("marker", ["a-->b", "x--y", "", "has space", "<b>"])
@@ -70,18 +71,17 @@ def test_markers_that_would_break_the_html_comment_are_refused(marker: str) -> N
         gh.marker_line(marker)
 
 
-def test_find_marked_comment_ignores_others_and_prefers_the_oldest() -> None:
+def test_find_marked_comments_ignores_others_and_prefers_the_oldest() -> None:
     comments = [
         Comment(9, "<!-- orgctl-plan part=1/1 -->\nnewer duplicate"),
         Comment(3, "LGTM"),
         Comment(5, "<!-- orgctl-plan part=1/1 -->\nolder"),
         Comment(7, "<!-- other-tool -->\nx"),
     ]
-    found = gh.find_marked_comment(comments, "orgctl-plan")
-    assert found is not None
-    assert found.id == 5
+    found = gh.find_marked_comments(comments, "orgctl-plan")
+    assert {part: c.id for part, c in found.items()} == {1: 5}
     assert [c.id for c in gh.duplicate_marked_comments(comments, "orgctl-plan")] == [9]
-    assert gh.find_marked_comment(comments[1:2], "orgctl-plan") is None
+    assert gh.find_marked_comments(comments[1:2], "orgctl-plan") == {}
 
 
 # --------------------------------------------------------------------------- splitting

@@ -390,10 +390,10 @@ def _claims(step: StepLike, live: Org, parents: Mapping[DeptKey, DeptKey]) -> li
     """The resources a step touches (by ref); exclusive claims are ordered against every
     other claim of the resource, shared ones only against exclusive ones."""
     action = action_of(step)
-    if action in API_OF_ACTION and action not in (CREATE_USER, UPDATE_USER, DELETE_USER):
-        return _department_claims(step, action, live, parents)
     if action in (CREATE_USER, UPDATE_USER, DELETE_USER):
         return _user_claims(step, action, live)
+    if action in API_OF_ACTION:
+        return _department_claims(step, action, live, parents)
     raise ValueError(f"step {step.id}: unknown action {action!r}")
 
 
@@ -658,19 +658,23 @@ class _Executor:
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
             results = self._results_in_plan_order()
-            absent = self._absent(results)
+            report = ApplyReport(
+                tuple(results),
+                self._absent(results),
+                self.run.writes,
+                self.clock.monotonic() - started,
+            )
             self.journal.write(
                 "end",
-                done=sum(r.outcome is Outcome.DONE for r in results),
-                failed=sum(r.outcome is Outcome.FAILED for r in results),
-                skipped=sum(r.outcome is Outcome.SKIPPED for r in results),
-                pending=sum(r.outcome is Outcome.PENDING for r in results),
+                done=len(report.done),
+                failed=len(report.failed),
+                skipped=len(report.skipped),
+                pending=len(report.pending),
                 not_run=len(self.steps) - len(results),
-                absent=[a.userid for a in absent] or None,
-                writes=self.run.writes,
+                absent=[a.userid for a in report.absent] or None,
+                writes=report.writes,
             )
-        elapsed = self.clock.monotonic() - started
-        return ApplyReport(tuple(results), absent, self.run.writes, elapsed)
+        return report
 
     def _results_in_plan_order(self) -> list[StepResult]:
         return [self.run.results[s.id] for s in self.steps if s.id in self.run.results]

@@ -108,7 +108,9 @@ def test_only_one_credential_is_an_error_naming_the_missing_one(
     )
     try:
         assert target.is_sandbox
-        assert "ignored" in target.description
+        assert target.description.endswith(
+            "(--sandbox; DINGTALK_APP_KEY/DINGTALK_APP_SECRET ignored)"
+        )
     finally:
         close(target)
 

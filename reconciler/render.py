@@ -191,18 +191,17 @@ def _phase_section(
     phase: Phase, steps: Sequence[Step], replaced: frozenset[str], room: int
 ) -> tuple[str, int]:
     """One folded phase; steps are cut once the room is spent, saying how many."""
-    opening, closing, cut_line = _opening(phase, steps), _CLOSING, _CUT_LINE
+    opening = _opening(phase, steps)
     blocks: list[str] = []
     for n, step in enumerate(steps):
         block = "\n".join(_step_lines(step, replaced)) + "\n"
         if len(block) > room:
-            left = len(steps) - n
-            tail = "```\n\n" + cut_line.format(n=left) if blocks else cut_line.format(n=left)
-            body = ("```diff\n" + "".join(blocks) + tail) if blocks else tail
-            return opening + body + closing, max(room, 0)
+            shown = "```diff\n" + "".join(blocks) + "```\n\n" if blocks else ""
+            cut = _CUT_LINE.format(n=len(steps) - n)
+            return opening + shown + cut + _CLOSING, max(room, 0)
         blocks.append(block)
         room -= len(block)
-    return opening + "```diff\n" + "".join(blocks) + "```\n\n" + closing, room
+    return opening + "```diff\n" + "".join(blocks) + "```\n\n" + _CLOSING, room
 
 
 def _step_lines(step: Step, replaced: frozenset[str]) -> list[str]:
@@ -275,10 +274,7 @@ def _by_phase(steps: Iterable[Step]) -> list[tuple[Phase, list[Step]]]:
 
 def _change_lines(step: Step, *, limit: int | None) -> list[str]:
     creating = step.action in (Action.CREATE_DEPARTMENT, Action.CREATE_USER)
-    lines = []
-    for change in step.changes:
-        lines.append(_change_line(change, creating, limit))
-    return lines
+    return [_change_line(change, creating, limit) for change in step.changes]
 
 
 def _change_line(change: FieldChange, creating: bool, limit: int | None) -> str:

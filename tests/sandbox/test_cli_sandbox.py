@@ -91,5 +91,11 @@ def test_writes_without_a_tenant_is_an_error_and_creates_nothing(tmp_path: Path)
 
 def test_reset_defaults_to_orgctl_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ORGCTL_HOME", str(tmp_path / "home"))
-    assert CliRunner().invoke(app, ["sandbox", "reset"]).exit_code == 0
-    assert (tmp_path / "home" / "sandbox.db").exists()
+    path = tmp_path / "home" / "sandbox.db"
+    with Sandbox(path) as seeded:
+        seeded.tenant.add_department("研发中心")
+    result = CliRunner().invoke(app, ["sandbox", "reset"])
+    assert result.exit_code == 0, result.output
+    assert f"reset the sandbox tenant at {path}" in result.stderr
+    with Sandbox(path) as sb:  # the tenant under $ORGCTL_HOME is the one that was emptied
+        assert [d["dept_id"] for d in sb.tenant.departments()] == [1]

@@ -113,5 +113,6 @@ def test_errcodes_are_ints_but_the_docs_also_show_strings(api: Api):
     # The sandbox keeps ints; a client must still accept "0" (STRING_ERRCODE) and normalise.
     answer = api.call("topapi/v2/department/get", {"dept_id": 424242})
     assert isinstance(answer["errcode"], int)
+    assert answer["errcode"] == 60003  # an unknown department, as a number
     assert isinstance(samples.STRING_ERRCODE["errcode"], str)
     assert int(samples.STRING_ERRCODE["errcode"]) == 0

@@ -117,7 +117,10 @@ def test_a_userid_is_generated_when_none_is_sent(api: Api):
     body = {"name": "某人", "mobile": "15172391968", "dept_id_list": "1"}
     result = api.ok("topapi/v2/user/create", body)["result"]
     assert result["userid"].isdigit()
+    assert len(result["userid"]) == 17  # looks like DingTalk's own generated userids
     assert set(result) == {"userid", "unionId"}
+    got = api.ok("topapi/v2/user/get", {"userid": result["userid"]})["result"]
+    assert (got["name"], got["unionid"]) == ("某人", result["unionId"])
 
 
 def test_extension_is_overwritten_or_appended_and_read_as_a_json_string(api: Api, sb: Sandbox):

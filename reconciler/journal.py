@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Protocol
@@ -23,7 +22,7 @@ from typing import IO, Protocol
 from reconciler.clock import Clock, utc_stamp
 from reconciler.dingtalk.redact import redact
 from reconciler.errors import TargetError
-from reconciler.lock import lock_path
+from reconciler.lock import tenant_file_name
 from reconciler.phone import mask_email, mask_mobile
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -94,8 +93,8 @@ class Journal:
                 f"cannot create the journal directory {directory}: {error.strerror or error}; "
                 "check ORGCTL_HOME"
             ) from None
-        stamp = datetime.fromtimestamp(clock.now(), tz=UTC).strftime("%Y%m%dT%H%M%SZ")
-        tenant = lock_path(state_dir, tenant_id).stem  # the same file-name-safe tenant id
+        stamp = utc_stamp(clock.now()).replace("-", "").replace(":", "")  # 20260101T000000Z
+        tenant = tenant_file_name(tenant_id)
         for n in range(1, 1000):
             suffix = "" if n == 1 else f"-{n}"
             path = directory / f"{stamp}-{tenant}{suffix}.jsonl"

@@ -29,10 +29,14 @@ from reconciler.errors import LockedError, TargetError
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def tenant_file_name(tenant_id: str) -> str:
+    """``tenant_id`` made safe for a file name (lock files and journals both use it)."""
+    return _UNSAFE.sub("_", tenant_id).strip("._") or "tenant"
+
+
 def lock_path(state_dir: Path, tenant_id: str) -> Path:
-    """Where the lock for ``tenant_id`` lives (the id is made safe for a file name)."""
-    name = _UNSAFE.sub("_", tenant_id).strip("._") or "tenant"
-    return state_dir / "locks" / f"{name}.lock"
+    """Where the lock for ``tenant_id`` lives."""
+    return state_dir / "locks" / f"{tenant_file_name(tenant_id)}.lock"
 
 
 class TenantLock:

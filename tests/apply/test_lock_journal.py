@@ -102,15 +102,19 @@ def test_journal_lines_are_json_masked_and_named_by_time_and_tenant(
 
 
 def test_two_journals_in_one_second_do_not_overwrite(tmp_path: Path, clock: FakeClock) -> None:
+    tenant = "https://oapi.dingtalk.com?corp=x"  # named in the file the way its lock file is
     with (
-        Journal.open(tmp_path, "t", clock=clock) as one,
-        Journal.open(tmp_path, "t", clock=clock) as two,
+        Journal.open(tmp_path, tenant, clock=clock) as one,
+        Journal.open(tmp_path, tenant, clock=clock) as two,
     ):
-        one.write("start")
-        two.write("start")
-    assert one.path != two.path
-    assert read_journal(one.path)
-    assert read_journal(two.path)
+        one.write("start", n=1)
+        two.write("start", n=2)
+    name = "20260101T000000Z-" + lock_path(tmp_path, tenant).stem
+    assert lock_path(tmp_path, tenant).stem == "https_oapi.dingtalk.com_corp_x"
+    assert one.path == tmp_path / "journal" / f"{name}.jsonl"
+    assert two.path == tmp_path / "journal" / f"{name}-2.jsonl"
+    assert [r["n"] for r in read_journal(one.path)] == [1]
+    assert [r["n"] for r in read_journal(two.path)] == [2]
 
 
 def test_an_unusable_state_directory_is_a_target_error_not_a_traceback(

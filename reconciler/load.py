@@ -155,7 +155,7 @@ class _PolicyRef:
     """Where the policy's list entries are, for problems found after reading it."""
 
     document: Document | None = None
-    protected: dict[str, tuple[int, int]] = field(default_factory=dict)  # → (index, pos)
+    protected: dict[str, int] = field(default_factory=dict)  # userid → index in the list
     unmanaged: list[str] = field(default_factory=list)  # valid paths, normalised
 
 
@@ -279,13 +279,10 @@ class _Loader:
         if data is None:
             return []  # an empty file (or only comments) declares nothing
         if not isinstance(data, dict):
-            line, column = line_col(document.root)
             self.problems.append(
-                Problem(
-                    document.file,
-                    line,
-                    column,
-                    "",
+                _problem_at(
+                    document,
+                    (),
                     f"expected a mapping with 'departments:' and/or 'users:' at the top, got "
                     f"{_describe(data)}",
                 )
@@ -325,14 +322,9 @@ def _read_policy(
     if data is None:
         return DEFAULT_POLICY
     if not isinstance(data, dict):
-        line, column = line_col(document.root)
         problems.append(
-            Problem(
-                document.file,
-                line,
-                column,
-                "",
-                f"expected a mapping of policy settings, got {_describe(data)}",
+            _problem_at(
+                document, (), f"expected a mapping of policy settings, got {_describe(data)}"
             )
         )
         return DEFAULT_POLICY
@@ -340,7 +332,6 @@ def _read_policy(
     broken = {path[0] for path in _schema_errors(document, "policy", problems) if path}
     # Check what the schema passed, so one bad setting does not hide problems in the others.
     data = {key: value for key, value in data.items() if key not in broken}
-    marks = document.marks
     timezone = data.get("timezone", DEFAULT_POLICY.timezone)
     if "timezone" in data and not _valid_timezone(timezone):
         problems.append(
@@ -364,8 +355,7 @@ def _read_policy(
             ref.unmanaged.append(path)
     protected = data.get("protected_users") or []
     if ref is not None:
-        for index, userid in enumerate(protected):
-            ref.protected[userid] = (index, marks["protected_users"][2][index][0])
+        ref.protected = {userid: index for index, userid in enumerate(protected)}
     if len(problems) > before:
         return DEFAULT_POLICY
     prune = data.get("prune") or {}
@@ -605,10 +595,8 @@ def _describe(value: Any) -> str:
     if value is None:
         return "nothing"
     if isinstance(value, bool):
-        return f"{'true' if value else 'false'}"
-    if isinstance(value, int):
-        return f"the number {value}"
-    if isinstance(value, float):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
         return f"the number {value}"
     if isinstance(value, str):
         return "text"
@@ -1038,15 +1026,12 @@ class _Semantics:
         if document is None:
             return
         if self.loader.complete:
-            for userid, (index, packed) in ref.protected.items():
+            for userid, index in ref.protected.items():
                 if userid not in self.loader.declared_userids:
-                    line, column = line_col(packed)
                     self.problems.append(
-                        Problem(
-                            document.file,
-                            line,
-                            column,
-                            f"protected_users[{index}]",
+                        _problem_at(
+                            document,
+                            ("protected_users", index),
                             f"protected user {userid!r} is not defined in any org file",
                         )
                     )

@@ -121,6 +121,13 @@ def test_scalar_file(write_org):
     ]
 
 
+def test_policy_that_is_not_a_mapping(write_org):
+    org = write_org({"u.yaml": USER, "orgctl.yaml": "# policy\n- prune\n"})
+    assert validate(org) == [
+        "org/orgctl.yaml:2:1: expected a mapping of policy settings, got a list"
+    ]
+
+
 def test_non_utf8(write_org):
     org = write_org({"u.yaml": USER.replace("A", "张三").encode("gb18030")})
     assert validate(org) == [

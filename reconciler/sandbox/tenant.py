@@ -752,13 +752,7 @@ class Tenant:
                 "UPDATE users SET name = ?, email = ?, fields = ? WHERE userid = ?",
                 (name, email, _dumps(fields), userid),
             )
-            current = {
-                r["dept_id"]: r["sort_order"]
-                for r in self.db.execute(
-                    "SELECT dept_id, sort_order FROM memberships WHERE userid = ? ORDER BY rowid",
-                    (userid,),
-                )
-            }
+            current = {m["dept_id"]: m["sort_order"] for m in self._memberships(userid)}
             orders = dict(changes.get("dept_orders") or {})
             if "dept_id_list" in changes:
                 depts = self._check_depts(changes["dept_id_list"])
@@ -786,13 +780,7 @@ class Tenant:
         """
         with self.transaction():
             self.require_user(userid)
-            depts = [
-                r["dept_id"]
-                for r in self.db.execute(
-                    "SELECT dept_id FROM memberships WHERE userid = ?", (userid,)
-                )
-            ]
-            self._drop_manager(userid, depts)
+            self._drop_manager(userid, [m["dept_id"] for m in self._memberships(userid)])
             self.db.execute("DELETE FROM memberships WHERE userid = ?", (userid,))
             self.db.execute("DELETE FROM users WHERE userid = ?", (userid,))
 

@@ -21,7 +21,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -49,11 +49,15 @@ class Target:
 
     client: DingTalkClient
     description: str
-    is_sandbox: bool
-    sandbox: Sandbox | None = field(default=None)
+    sandbox: Sandbox | None = None
+    """The embedded tenant the client talks to, or None for a real one."""
     state_dir: Path
     tenant_id: str
     """Stable and secret-free: names the tenant's lock and journal files."""
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.sandbox is not None
 
     def __repr__(self) -> str:
         return f"Target({self.description!r}, tenant_id={self.tenant_id!r})"
@@ -138,7 +142,6 @@ def _sandbox_target(home: Path, clock: Clock, why: str) -> Target:
     return Target(
         client=sandbox_client(sb, clock),
         description=f"target: sandbox tenant {_show(db_path)} ({why})",
-        is_sandbox=True,
         sandbox=sb,
         state_dir=home,
         tenant_id=SANDBOX_TENANT_ID,
@@ -152,7 +155,6 @@ def _real_target(home: Path, clock: Clock, app_key: str, app_secret: str, base_u
     return Target(
         client=client,
         description=f"target: DingTalk {base_url} (app key {app_key})",
-        is_sandbox=False,
         state_dir=home,
         tenant_id=_slug(f"{host}-{app_key}"),
     )

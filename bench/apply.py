@@ -26,7 +26,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,10 +199,8 @@ async def apply(
         app_key=APP_KEY, app_secret=APP_SECRET, base_url=url, qps=qps, max_in_flight=32
     )
     async with client:
-        started = time.monotonic()
         report = await apply_plan(plan, client, live, clock=SYSTEM_CLOCK, concurrency=concurrency)
-        seconds = time.monotonic() - started
-    return seconds, client.calls_made, report
+    return report.elapsed, client.calls_made, report  # elapsed: the apply alone, monotonic
 
 
 def run_once(

@@ -249,17 +249,13 @@ class _NodeWalker:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
-        self.seen: set[int] = set()
 
     def problem(self, node: Node, message: str) -> None:
         mark = node.start_mark
         self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, "", message))
 
     def walk(self, node: Node, depth: int) -> tuple[Any, Marks]:
-        if id(node) in self.seen:  # an alias: _reject_anchors missed it (cannot, but cheap)
-            self.problem(node, "YAML aliases are not allowed")
-            return None, None
-        self.seen.add(id(node))
+        # No node is reached twice: _reject_anchors refused every anchor and alias.
         if isinstance(node, ScalarNode):
             return self.scalar(node)
         if depth >= MAX_DEPTH:

@@ -38,6 +38,10 @@ def plan_after_dump(sb: Sandbox, clock: FakeClock, out: Path) -> list[tuple[Acti
     # What plan/apply do: read managers only for users whose desired state manages one.
     managed = {u.userid for u in desired.users.values() if u.manager is not None}
     live = read(sb, clock, read_managers=managed)
+    # An empty or partial dump would plan to "no changes" too: the dump must hold the tenant.
+    assert len(desired.departments) == len(live.departments) == 25
+    assert desired.users.keys() == live.users.keys()
+    assert len(managed) == len(range(1, 120, 9))
     return [(step.action, step.key) for step in build_plan(desired, live).steps]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,24 +202,17 @@ class UploadResult:
         return isinstance(self.error, OutcomeUnknownError)
 
 
-async def send_punches(
-    caller: Caller,
-    punches: Sequence[Punch],
-    *,
-    on_sent: Callable[[Punch], None] | None = None,
-) -> UploadResult:
+async def send_punches(caller: Caller, punches: Sequence[Punch]) -> UploadResult:
     """Send in order, one at a time (writes are serialised), stopping at the first failure."""
-    sent: list[Punch] = []
     for index, punch in enumerate(punches):
         try:
             response = await caller.call(UPLOAD_API, punch.body(), write=True)
         except DingTalkError as error:
-            return UploadResult(tuple(sent), punch, error, tuple(punches[index + 1 :]))
-        if response.get("success") is False:
+            failure = error
+        else:
+            if response.get("success") is not False:
+                continue
             # errcode 0 with success false: not recorded, and nothing to retry blindly.
-            refused = DingTalkError(UPLOAD_API, 0, "success is false")
-            return UploadResult(tuple(sent), punch, refused, tuple(punches[index + 1 :]))
-        sent.append(punch)
-        if on_sent is not None:
-            on_sent(punch)
-    return UploadResult(tuple(sent))
+            failure = DingTalkError(UPLOAD_API, 0, "success is false")
+        return UploadResult(tuple(punches[:index]), punch, failure, tuple(punches[index + 1 :]))
+    return UploadResult(tuple(punches))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
 from reconciler.attendance.upload import Punch, UploadResult, send_punches
 from reconciler.clock import FakeClock
@@ -70,3 +72,29 @@ def test_a_timeout_after_sending_is_reported_as_unknown_and_not_retried(
     # It was in fact recorded, exactly once: a write whose outcome is unknown is never resent.
     assert spy.count(UPLOAD) == 2
     assert len(att.uploads_of(sb.tenant, "u0001", dt.date(2026, 1, 6))) == 1
+
+
+def test_success_false_is_a_failure_not_a_sent_punch() -> None:
+    """errcode 0 with success false: DingTalk did not record it, so the upload stops there."""
+    answers: list[dict[str, Any]] = [
+        {"errcode": 0, "success": True},
+        {"errcode": 0, "success": False},
+    ]
+    asked: list[str] = []
+
+    class Caller:
+        async def call(
+            self, api: str, body: Mapping[str, Any], *, write: bool = False
+        ) -> dict[str, Any]:
+            asked.append(str(body["userid"]))
+            return answers[len(asked) - 1]
+
+    result = run(send_punches(Caller(), punches(3)))
+    assert [p.line for p in result.sent] == [2]
+    assert result.failed is not None
+    assert result.failed.line == 3
+    assert [p.line for p in result.unsent] == [4]
+    assert result.error is not None
+    assert "success is false" in str(result.error)
+    assert not result.outcome_unknown
+    assert asked == ["u0000", "u0001"]

@@ -129,10 +129,6 @@ def register_schema(ddl: str) -> None:
         _EXTRA_SCHEMAS.append(ddl)
 
 
-def _loads(text: str) -> Any:
-    return json.loads(text)
-
-
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -439,7 +435,7 @@ class Tenant:
                     raise ApiError(
                         40031, f"不合法的UserID列表：不存在的userId {','.join(strangers)}"
                     )
-            attrs = dict(_loads(row["attrs"]))
+            attrs = json.loads(row["attrs"])
             for key in DEPT_ATTR_DEFAULTS:
                 if key in changes and key != "dept_group_chat_id":
                     attrs[key] = changes[key]
@@ -490,7 +486,7 @@ class Tenant:
 
     def _managers(self, dept_id: int) -> list[str]:
         row = self._dept_row(dept_id)
-        return [] if row is None else list(_loads(row["managers"]))
+        return [] if row is None else json.loads(row["managers"])
 
     def _drop_manager(self, userid: str, dept_ids: Iterable[int]) -> None:
         """A manager who leaves a department stops managing it (managers must be members)."""
@@ -498,8 +494,8 @@ class Tenant:
             row = self._dept_row(dept_id)
             if row is None:
                 continue
-            managers = [u for u in _loads(row["managers"]) if u != userid]
-            attrs = dict(_loads(row["attrs"]))
+            managers = [u for u in json.loads(row["managers"]) if u != userid]
+            attrs = json.loads(row["attrs"])
             if attrs.get("org_dept_owner") == userid:
                 attrs["org_dept_owner"] = ""
             self.db.execute(
@@ -526,7 +522,7 @@ class Tenant:
 
     def _dept_view(self, dept_id: int) -> dict[str, Any]:
         row = self.require_department(dept_id)
-        attrs = {**DEPT_ATTR_DEFAULTS, **_loads(row["attrs"])}
+        attrs = {**DEPT_ATTR_DEFAULTS, **json.loads(row["attrs"])}
         view: dict[str, Any] = {"dept_id": row["dept_id"], "name": row["name"]}
         if row["parent_id"] is not None:  # the root has no parent_id
             view["parent_id"] = row["parent_id"]
@@ -543,7 +539,7 @@ class Tenant:
             "outer_dept",
         ):
             view[key] = attrs[key]
-        view["dept_manager_userid_list"] = list(_loads(row["managers"]))
+        view["dept_manager_userid_list"] = json.loads(row["managers"])
         # Conditional fields, as documented for department/get [DG]:
         if attrs["create_dept_group"]:
             view["dept_group_chat_id"] = attrs["dept_group_chat_id"]
@@ -569,7 +565,7 @@ class Tenant:
     def dept_summary(self, dept_id: int) -> dict[str, Any]:
         """One ``department/listsub`` item: no order, no source_identifier [DLS]."""
         row = self.require_department(dept_id)
-        attrs = {**DEPT_ATTR_DEFAULTS, **_loads(row["attrs"])}
+        attrs = {**DEPT_ATTR_DEFAULTS, **json.loads(row["attrs"])}
         return {
             "dept_id": row["dept_id"],
             "name": row["name"],
@@ -732,7 +728,7 @@ class Tenant:
                     self._check_email(email, userid)
             if changes.get("telephone"):
                 self._check_telephone(str(changes["telephone"]), userid)
-            fields: dict[str, Any] = dict(_loads(row["fields"]))
+            fields: dict[str, Any] = json.loads(row["fields"])
             for key in USER_FIELDS - {"email", "manager_userid", "extension"}:
                 if key in changes:
                     fields[key] = changes[key]
@@ -800,7 +796,7 @@ class Tenant:
         return code, (national if code == "86" else canonical)
 
     def _user_common(self, row: sqlite3.Row) -> dict[str, Any]:
-        fields = _loads(row["fields"])
+        fields = json.loads(row["fields"])
         state_code, mobile = self._mobile_out(row["mobile"])
         view: dict[str, Any] = {
             "userid": row["userid"],
@@ -827,7 +823,7 @@ class Tenant:
 
     def _user_view(self, userid: str) -> dict[str, Any]:
         row = self.require_user(userid)
-        fields = _loads(row["fields"])
+        fields = json.loads(row["fields"])
         view = self._user_common(row)
         memberships = self._memberships(userid)
         view["dept_id_list"] = [m["dept_id"] for m in memberships]

@@ -142,7 +142,7 @@ def same(desired: object, live: object) -> bool:
 
 def unmanaged_keys(live: Org, paths: Iterable[str]) -> frozenset[DeptKey]:
     """Live keys at or below any of the name paths (``外包/华东``)."""
-    prefixes = tuple(p.strip("/") for p in paths if p.strip("/"))
+    prefixes = _prefixes(paths)
     if not prefixes:
         return frozenset()
     memo: dict[DeptKey, str] = {}  # each department's path is built once
@@ -163,9 +163,19 @@ def unmanaged_keys(live: Org, paths: Iterable[str]) -> frozenset[DeptKey]:
     result = set()
     for key in live.departments:
         path = path_of(key)
-        if any(path == p or path.startswith(p + "/") for p in prefixes):
+        if _under(path, prefixes) is not None:
             result.add(key)
     return frozenset(result)
+
+
+def _prefixes(paths: Iterable[str]) -> tuple[str, ...]:
+    """unmanaged_departments name paths without surrounding slashes; empty ones dropped."""
+    return tuple(p.strip("/") for p in paths if p.strip("/"))
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> str | None:
+    """The first prefix that ``path`` is, or lies below."""
+    return next((p for p in prefixes if path == p or path.startswith(p + "/")), None)
 
 
 def diff(desired: Org, live: Org, policy: Policy) -> Diff:
@@ -180,7 +190,8 @@ class _Differ:
         self.policy = policy
         self.problems: list[Problem] = []
         self.warnings: list[str] = []
-        self.unmanaged = unmanaged_keys(live, policy.unmanaged_departments)
+        self.prefixes = _prefixes(policy.unmanaged_departments)
+        self.unmanaged = unmanaged_keys(live, self.prefixes)
         self.ident: dict[DeptKey, DeptKey] = {}
         self.live_key: dict[DeptKey, DeptKey] = {}
         self.adopted: set[DeptKey] = set()  # live keys matched by (parent, name)
@@ -215,7 +226,6 @@ class _Differ:
     # -- departments ------------------------------------------------------------------------
 
     def _check_scope(self) -> None:
-        prefixes = tuple(p.strip("/") for p in self.policy.unmanaged_departments)
         for key, dept in self.desired.departments.items():
             if key in self.unmanaged:
                 self.problems.append(
@@ -227,7 +237,7 @@ class _Differ:
                 )
                 continue
             path = self.desired.path(key)
-            hit = next((p for p in prefixes if path == p or path.startswith(p + "/")), None)
+            hit = _under(path, self.prefixes)
             if hit is not None:
                 self.problems.append(
                     Problem.at(
@@ -253,7 +263,7 @@ class _Differ:
         )
         for key in pending:
             dept = live.departments[key]
-            parent = ROOT if dept.parent == ROOT else self.ident.get(dept.parent, dept.parent)
+            parent = self._parent_ident(dept)
             candidate = by_slot.get((parent, dept.name))
             if candidate is not None and candidate not in claimed:
                 self.ident[key] = candidate
@@ -271,8 +281,7 @@ class _Differ:
         where this plan puts it (so the YAML and orgctl.yaml can change in one commit); a
         subtree that this plan moves away from every listed path is a problem, or the next
         plan would manage it (and, with prune, delete it)."""
-        prefixes = tuple(p.strip("/") for p in self.policy.unmanaged_departments if p.strip("/"))
-        if not prefixes:
+        if not self.prefixes:
             return
         live, desired = self.live, self.desired
         final: dict[DeptKey, str] = {}
@@ -295,7 +304,7 @@ class _Differ:
             return final.get(key, "")
 
         def listed(path: str) -> bool:
-            return any(path == p or path.startswith(p + "/") for p in prefixes)
+            return _under(path, self.prefixes) is not None
 
         added = {
             key

@@ -273,7 +273,7 @@ class Sandbox:
             if is_write(api):
                 db.execute(
                     "INSERT INTO writes (api, body, errcode, at) VALUES (?, ?, ?, ?)",
-                    (api, _encode(parsed).decode(), int(answer["errcode"]), self.clock.now()),
+                    (api, _compact(parsed), int(answer["errcode"]), self.clock.now()),
                 )
         return self._answer(api, answer)
 
@@ -291,5 +291,9 @@ def _throttled() -> dict[str, Any]:
     return {"errcode": 90018, "errmsg": "当前企业该API调用频率超过限制，请稍后重试"}
 
 
+def _compact(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
 def _encode(payload: Mapping[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _compact(payload).encode("utf-8")

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 from reconciler.model import ROOT, Department, Org, User, unkeyed
@@ -101,7 +102,7 @@ def make_orgs(n_users: int, seed: int = 7) -> tuple[Org, Org]:
     # A deleted department's children move to its parent (skip if the parent is deleted too).
     for key, d in list(desired_depts.items()):
         while d.parent in deleted_depts:
-            d = Department(key=d.key, name=f"{d.name}移", parent=ROOT, order=d.order)
+            d = replace(d, name=f"{d.name}移", parent=ROOT)
         desired_depts[key] = d
     for i in range(n_depts // 100 + 1):  # new departments
         key = f"new{i}"
@@ -137,18 +138,7 @@ def make_orgs(n_users: int, seed: int = 7) -> tuple[Org, Org]:
         )
     present = {u.userid for u in desired_users}
     desired_users = [
-        u
-        if u.manager is None or u.manager in present
-        else User(
-            userid=u.userid,
-            name=u.name,
-            departments=u.departments,
-            mobile=u.mobile,
-            title=u.title,
-            email=u.email,
-            job_number=u.job_number,
-            manager="",
-        )
+        u if u.manager is None or u.manager in present else replace(u, manager="")
         for u in desired_users
     ]
     for i in range(n_users // 200):  # new people

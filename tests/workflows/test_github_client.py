@@ -248,6 +248,27 @@ def test_comment_splits_and_later_shrinks(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("actions_env")
+def test_comment_over_max_parts_is_cut_and_points_to_the_run(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.md"
+    plan.write_text("".join(f"- change {i} 研发中心\n" for i in range(2000)))
+    with respx.mock(assert_all_called=False) as router:
+        fake = FakeComments(router, 5)
+        code, output = run(
+            "gh", "comment", "--pr", "5", "--file", str(plan), "--limit", "10000",
+            "--max-parts", "2",
+        )  # fmt: skip
+    assert code == 0, output
+    bodies = list(fake.comments.values())
+    assert [gh.marker_part(b, "orgctl-plan") for b in bodies] == [1, 2]
+    assert all(len(b) <= 10000 for b in bodies)
+    note = (
+        "_The plan is longer than 2 comments; the full plan is in the "
+        "[workflow run](https://github.test/acme/org/actions/runs/77)._"
+    )
+    assert bodies[-1].rstrip().endswith(note)
+
+
+@pytest.mark.usefixtures("actions_env")
 def test_comment_for_a_failed_plan_posts_masked_errors(tmp_path: Path) -> None:
     errors = tmp_path / "plan.err"
     errors.write_text("org/a.yaml:4:3: users[1].mobile: 15172391968 duplicates zhangsan's\n")

@@ -234,3 +234,20 @@ def test_latency_is_slept_on_the_sandbox_clock_by_the_async_transport(
     assert asyncio.run(run()) == 4
     assert clock.sleeps == [0.25] * 5
     assert clock.now() - started == pytest.approx(1.25)
+
+
+@pytest.mark.parametrize("over", ["sync transport", "http"])
+def test_latency_is_slept_on_the_sandbox_clock_by_the_sync_paths(
+    sb: Sandbox, clock: FakeClock, over: str
+):
+    sb.faults.latency = 0.25
+    started = clock.now()
+    if over == "http":
+        with serve(sb) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+            answer = Api(client).ok("topapi/v2/department/get", {"dept_id": 1})
+    else:
+        with httpx.Client(base_url=sb.base_url, transport=sb.transport()) as client:
+            answer = Api(client).ok("topapi/v2/department/get", {"dept_id": 1})
+    assert answer["result"]["dept_id"] == 1
+    assert clock.sleeps == [0.25, 0.25]  # gettoken, then the read: each answer is delayed
+    assert clock.now() - started == pytest.approx(0.5)

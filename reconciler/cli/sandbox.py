@@ -27,7 +27,6 @@ DbOption = Annotated[
         dir_okay=False,
     ),
 ]
-Rate = Annotated[float, typer.Option(min=0.0, max=1.0)]
 
 
 def _wait(handle: ServerHandle) -> None:

@@ -846,28 +846,16 @@ class _Executor:
         )
 
     def _failed(
-        self, step: StepLike, action: str, attempt: _Attempt, error: DingTalkError
+        self,
+        step: StepLike,
+        action: str,
+        attempt: _Attempt,
+        error: DingTalkError,
+        outcome: Outcome = Outcome.FAILED,
+        hint: str = "",
     ) -> StepResult:
-        return StepResult(
-            step.id,
-            action,
-            step.key,
-            Outcome.FAILED,
-            attempt.number,
-            errcode=error.errcode,
-            message=str(error.errmsg) or str(error),
-            hint=error.hint or hint_for(error.errcode),
-        )
-
-    async def _terminal(
-        self, step: StepLike, action: str, attempt: _Attempt, error: DingTalkError
-    ) -> StepResult:
-        hint = hint_for(error.errcode) or error.hint
-        outcome = Outcome.FAILED
-        if error.errcode in PENDING_ERRCODES:
-            outcome = Outcome.PENDING
-        elif error.errcode in (60104, 60107) and action == CREATE_USER:
-            hint = await self._mobile_holder_hint(step)
+        """The result of a step DingTalk's ``error`` ended. Apply's own hint (it knows what
+        the step was doing) wins over the client's generic one."""
         return StepResult(
             step.id,
             action,
@@ -875,9 +863,19 @@ class _Executor:
             outcome,
             attempt.number,
             errcode=error.errcode,
-            message=error.errmsg,
-            hint=hint,
+            message=error.errmsg or str(error),
+            hint=hint or hint_for(error.errcode) or error.hint,
         )
+
+    async def _terminal(
+        self, step: StepLike, action: str, attempt: _Attempt, error: DingTalkError
+    ) -> StepResult:
+        if error.errcode in PENDING_ERRCODES:
+            return self._failed(step, action, attempt, error, Outcome.PENDING)
+        if error.errcode in (60104, 60107) and action == CREATE_USER:
+            hint = await self._mobile_holder_hint(step)
+            return self._failed(step, action, attempt, error, hint=hint)
+        return self._failed(step, action, attempt, error)
 
     async def _mobile_holder_hint(self, step: StepLike) -> str:
         mobile = step.payload.get("mobile")

@@ -149,7 +149,14 @@ def test_invitation_pending_is_not_a_failure(clock: FakeClock) -> None:
         "user.create:zhangsan": Outcome.PENDING,
         "department.managers:sales": Outcome.SKIPPED,
     }
-    assert "pending" in report.skipped[0].message
+    (pending,) = report.pending
+    assert (pending.errcode, pending.message) == (40103, "需要对方同意")
+    assert (
+        pending.hint == "invitation pending: the person must accept it; the next apply tries again"
+    )
+    assert report.skipped[0].message == (
+        f"skipped: user.create:zhangsan is pending ({pending.hint})"
+    )
     assert report.ok
     assert report.exit_code == 0
 

@@ -132,7 +132,7 @@ def export_command(
     """Export punch results (attendance/list): one row per person, work date and check point."""
     with reported():
         tz_name, export, _live = _run_export(
-            from_, to, department or [], user or [], _zone(timezone, org_dir), max_calls, sandbox
+            from_, to, department, user, timezone, org_dir, max_calls, sandbox
         )
         if format_ is ExportFormat.json:
             text = render_json(export.rows, _meta(export, tz_name))
@@ -170,7 +170,7 @@ def summary_command(
     """
     with reported():
         tz_name, export, org = _run_export(
-            from_, to, department or [], user or [], _zone(timezone, org_dir), max_calls, sandbox
+            from_, to, department, user, timezone, org_dir, max_calls, sandbox
         )
         summary = summary_render.summarize(
             export.rows,
@@ -198,15 +198,16 @@ def summary_command(
 def _run_export(
     from_: str,
     to: str,
-    departments: Sequence[str],
-    users: Sequence[str],
-    zone_: tuple[str, dt.tzinfo],
+    departments: Sequence[str] | None,
+    users: Sequence[str] | None,
+    timezone: str | None,
+    org_dir: Path,
     max_calls: int | None,
     sandbox: bool,
 ) -> tuple[str, Export, Org]:
-    """Dates, zone, window and selectors are all checked before the first attendance call;
-    dates and zone even before the target is opened."""
-    tz_name, tz = zone_
+    """What export and summary share. Dates, zone, window and selectors are all checked
+    before the first attendance call; dates and zone even before the target is opened."""
+    tz_name, tz = _zone(timezone, org_dir)
     start, end = parse_date(from_, "--from"), parse_date(to, "--to")
     target = open_target(sandbox=sandbox)
     err(target.description)
@@ -218,7 +219,9 @@ def _run_export(
         raise
     if window.end != end:
         err(f"note: --to {end} is in the future; exporting up to today, {window.end} ({tz_name})")
-    export, org = asyncio.run(_export(target, window, tz, departments, users, max_calls))
+    export, org = asyncio.run(
+        _export(target, window, tz, departments or (), users or (), max_calls)
+    )
     return tz_name, export, org
 
 

@@ -291,7 +291,7 @@ def user_create(tenant: Tenant, body: Body) -> Body:
         dept_orders=_dept_orders(body),
         fields=_user_fields(body),
     )
-    unionid = tenant.user_view(userid)["unionid"]
+    unionid = str(tenant.require_user(userid)["unionid"])  # the row: no need for a full view
     return {**OK, "result": {"userid": userid, "unionId": unionid}}
 
 

@@ -62,9 +62,14 @@ def dump(
 
 
 async def _read(target: Target, managers: bool) -> tuple[Org, int]:
-    async with target:
-        live = await read_live(target.client, progress=_progress(), read_managers=managers)
-        return live, sum(target.client.calls_made.values())
+    progress = _progress()
+    try:
+        async with target:
+            live = await read_live(target.client, progress=progress, read_managers=managers)
+            return live, sum(target.client.calls_made.values())
+    finally:
+        if progress is not None:
+            err("\r\033[K", nl=False)  # clear the progress line: what follows starts a line
 
 
 def _check_out_dir(out_dir: Path, force: bool) -> list[Path]:

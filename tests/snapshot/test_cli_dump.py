@@ -131,3 +131,15 @@ def test_no_secret_or_token_in_output_or_logs_against_a_real_target(
         assert leaked not in output
         assert leaked not in caplog.text
         assert leaked not in files
+
+
+def test_the_progress_line_on_a_terminal_is_cleared_before_the_summary(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(cli_dump, "is_terminal", lambda: True)
+    code, output = dump("--sandbox", "--out", str(tmp_path / "org"))
+    assert code == 0, output
+    assert "\rreading: tree 1/" in output
+    # the summary starts on a cleared line, not after the last "reading: …" text (click
+    # drops the erase-line escape when the stream is not a real terminal)
+    assert "\rwrote 3 files to " in output

@@ -199,8 +199,13 @@ def test_an_expired_token_is_refreshed_once_and_the_call_retried(
 
 def test_a_token_error_wrapped_in_88_also_refreshes(fake: FakeDingTalk, clock: FakeClock):
     fake.script(LIST, {"errcode": 88, "sub_code": "40014", "errmsg": "ding talk error"})
-    run(make_client(fake, clock), lambda c: c.list_users_page(2))
+    page = run(make_client(fake, clock), lambda c: c.list_users_page(2))
+    users, cursor = page
+    assert [u["userid"] for u in users] == ["zhangsan"]
+    assert cursor is None
     assert fake.tokens_issued == 2
+    assert len(fake.calls(LIST)) == 2
+    assert all(s <= 0.05 + 1e-9 for s in clock.sleeps)  # only the limiter's: no backoff
 
 
 def test_a_token_rejected_twice_is_an_error_not_a_loop(fake: FakeDingTalk, clock: FakeClock):
@@ -223,6 +228,8 @@ def test_concurrent_calls_with_a_stale_token_fetch_one_new_token(
 
     run(client, work)
     assert fake.tokens_issued == 2
+    # each of the ten was sent once with the stale token and once more with the new one
+    assert client.calls_made["topapi/v2/department/listsubid"] == 1 + 2 * 10
 
 
 def test_bad_credentials_fail_fast_with_a_hint(fake: FakeDingTalk, clock: FakeClock):

@@ -34,15 +34,16 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
-from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ConfigError, Problem
 from reconciler.model import ROOT, Department, DeptKey, Location, Org, User, UserId
 from reconciler.phone import InvalidMobile, normalize_mobile
 from reconciler.policy import DEFAULT_POLICY, Policy, Safety
 from reconciler.yamlsafe import Document, Marks, line_col, read_yaml
+
+if TYPE_CHECKING:  # imported when first needed: see _validator
+    from jsonschema import Draft202012Validator, ValidationError
 
 POLICY_FILE = "orgctl.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -433,7 +434,17 @@ def _org_checks() -> _Checks:
 
 
 @cache
+def _policy_check() -> Callable[[Any], bool]:
+    schema = policy_schema()
+    return _compile(schema, schema)
+
+
+@cache
 def _validator(kind: str) -> Draft202012Validator:
+    """jsonschema, for what the fast checks refuse. Valid input never needs it, so it is
+    imported here: importing and checking the schema costs ~100 ms at every start."""
+    from jsonschema import Draft202012Validator
+
     schema = org_schema() if kind == "org" else policy_schema()
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
@@ -445,12 +456,16 @@ def _schema_errors(
     """Append the schema problems of ``document`` (an ``org`` file or the ``policy``); return
     the first two steps of each error's path (``("users", 3)``, ``("timezone",)``).
 
-    In an org file only items the fast check rejects go to jsonschema, in a copy of the
-    document whose lists hold just those items (indices are mapped back after).
+    A policy the fast check passes never reaches jsonschema. In an org file only items the
+    fast check rejects go to it, in a copy of the document whose lists hold just those
+    items (indices are mapped back after).
     """
     data = document.data
     index_maps: dict[str, list[int]] = {}
-    if kind == "org":
+    if kind == "policy":
+        if _policy_check()(data):
+            return set()
+    else:
         checks = _org_checks()
         reduced = dict(data)
         for name, check in (("departments", checks.department), ("users", checks.user)):

@@ -16,6 +16,7 @@ from reconciler.load import (
     _PATTERN_HINTS,
     _compile,
     _org_checks,
+    _policy_check,
     org_schema,
     policy_schema,
     schema_text,
@@ -203,3 +204,44 @@ def test_fast_top_level_check_never_passes_what_jsonschema_fails(document):
 
 def test_schema_command_output_is_the_schema():
     assert json.loads(schema_text("org"))["title"] == "orgctl org file"
+
+
+POLICY_KEYS = [
+    "prune",
+    "protected_users",
+    "unmanaged_departments",
+    "safety",
+    "rate_limit",
+    "timezone",
+    "prunes",
+]
+POLICY_INNER = [
+    "users",
+    "departments",
+    "max_user_delete_fraction",
+    "max_department_delete_fraction",
+    "min_existing",
+    "qps",
+    "user",
+]
+POLICY_VALUES = st.one_of(
+    VALUES,
+    st.dictionaries(st.sampled_from(POLICY_INNER), SCALARS, max_size=3),
+    st.lists(st.sampled_from(["a", "外包/华东", "", "a b", "x" * 65]), max_size=3),
+)
+POLICY_VALIDATOR = Draft202012Validator(policy_schema())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(POLICY_KEYS), POLICY_VALUES))
+def test_fast_policy_check_never_passes_what_jsonschema_fails(policy):
+    if _policy_check()(policy):
+        assert POLICY_VALIDATOR.is_valid(policy)
+
+
+def test_the_fast_policy_check_passes_the_example_policy(repo_root):
+    text = (repo_root / "org" / "orgctl.yaml").read_text(encoding="utf-8")
+    policy = parse_yaml(text, "orgctl.yaml").data
+    assert len(policy) == 6
+    assert _policy_check()(policy)
+    assert not _policy_check()({**policy, "rate_limit": {"qps": 0}})

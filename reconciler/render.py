@@ -99,7 +99,7 @@ def render_text(
     lines.append(plan.summary.line())
     if violations:
         lines.append(_paint("Refused by safety checks: apply will not run this plan.", "✗", color))
-        lines.extend(_paint(f"  ✗ {_violation_text(v)}", "✗", color) for v in violations)
+        lines.extend(_paint(f"  ✗ {v.message}", "✗", color) for v in violations)
     return "\n".join(lines) + "\n"
 
 
@@ -122,7 +122,7 @@ def render_markdown(
             "> [!CAUTION]",
             "> **Refused by safety checks:** `orgctl apply` will not run this plan.",
         ]
-        head += [f"> - {_md_text(_violation_text(v))}" for v in violations]
+        head += [f"> - {_md_text(v.message)}" for v in violations]
         head.append("")
     replaced = plan.replaced_users()
     destructive = _destructive_lines(plan, replaced)
@@ -299,12 +299,6 @@ def _value(value: object, limit: int | None) -> str:
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
-
-
-def _violation_text(violation: Violation) -> str:
-    if violation.overridable or "--force" in violation.message:
-        return violation.message
-    return f"{violation.message} (--force cannot override this)"
 
 
 def _md_text(text: str) -> str:

@@ -22,6 +22,7 @@ class Violation:
     """``user-delete-fraction``, ``department-delete-fraction``, ``root-department``,
     ``protected-user``."""
     message: str
+    """Says whether --force lifts it ("re-run with --force" / "even with --force")."""
     overridable: bool
     """True: `--force` lifts it. False: an invariant."""
 
@@ -43,8 +44,8 @@ def check_safety(plan: Plan, policy: Policy, *, force: bool) -> list[Violation]:
             violations.append(
                 Violation(
                     "root-department",
-                    f"step {step.id} would {step.action.replace('_', ' ')} the root department "
-                    "(DingTalk 60007/60018); orgctl never changes it",
+                    f"step {step.id} ({step.action}) would change the root department "
+                    "(DingTalk 60007/60018); orgctl never changes it, even with --force",
                     overridable=False,
                 )
             )

@@ -98,5 +98,9 @@ def test_root_department_is_an_invariant() -> None:
     )
     plan = Plan((step,), 0, 0, "sha256:a", "sha256:b")
     (violation,) = check_safety(plan, PRUNE, force=True)
-    assert violation.rule == "root-department"
-    assert not violation.overridable
+    assert violation == Violation(
+        "root-department",
+        "step department.delete:root (delete_department) would change the root department "
+        "(DingTalk 60007/60018); orgctl never changes it, even with --force",
+        overridable=False,
+    )

@@ -62,8 +62,11 @@ def test_department_fraction_has_its_own_limit() -> None:
     assert check_safety(build_plan(org(*keep), live, PRUNE), PRUNE, force=False) == []
     keep = keep[:-1]  # 4 of 12: 33.3%
     (violation,) = check_safety(build_plan(org(*keep), live, PRUNE), PRUNE, force=False)
-    assert violation.rule == "department-delete-fraction"
-    assert violation.message.startswith("would delete 4 of 12 departments (33.3%) > 25% limit")
+    assert violation == Violation(
+        "department-delete-fraction",
+        "would delete 4 of 12 departments (33.3%) > 25% limit; re-run with --force if intended",
+        overridable=True,
+    )
 
 
 def test_protected_user_is_never_deleted_or_replaced_even_with_force() -> None:

@@ -46,6 +46,7 @@ async def plan_for(client: DingTalkClient, desired: Org, policy: Policy = DEFAUL
 
 @dataclass
 class Run:
+    live: Org  # what this apply read, and planned from
     plan: Plan
     report: ApplyReport
 
@@ -73,7 +74,7 @@ async def apply_once(
         journal=journal,
         rng=random.Random(5),
     )
-    return Run(plan, report)
+    return Run(live, plan, report)
 
 
 async def converge(

@@ -75,10 +75,9 @@ async def apply_until_clean(
 ) -> list[Run]:
     history: list[Run] = []
     for _ in range(runs):
-        live = await read(client, desired)
         on_event = events.append if events is not None else None
         run = await apply_once(client, desired, clock, policy, on_event=on_event)
-        deletes.note(run.plan, live)
+        deletes.note(run.plan, run.live)
         history.append(run)
         if run.report.ok:
             break

@@ -9,6 +9,7 @@ be asked for precisely (an exact sequence of answers on one API, a department ou
 from __future__ import annotations
 
 import json
+import random
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
+
+from reconciler.clock import FakeClock
+from reconciler.dingtalk import DingTalkClient
 
 APP_KEY = "fake-app-key"
 APP_SECRET = "fake-app-secret-5d1e0c"
@@ -184,3 +188,17 @@ class FakeDingTalk:
 
     def _department_update(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"errcode": 0, "errmsg": "ok", "request_id": "fake"}
+
+
+def make_client(fake: FakeDingTalk, clock: FakeClock, **options: object) -> DingTalkClient:
+    """A client on ``fake``'s transport and the fake clock; ``options`` override any argument."""
+    kwargs: dict[str, object] = {
+        "app_key": APP_KEY,
+        "app_secret": APP_SECRET,
+        "base_url": "https://oapi.example.invalid",
+        "transport": fake.transport(),
+        "clock": clock,
+        "rng": random.Random(7),
+    }
+    kwargs.update(options)
+    return DingTalkClient(**kwargs)  # type: ignore[arg-type]

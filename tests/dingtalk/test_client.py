@@ -23,8 +23,7 @@ from reconciler.errors import (
     TokenError,
     TransportError,
 )
-from tests.dingtalk.conftest import make_client
-from tests.dingtalk.fakes import FakeDingTalk
+from tests.dingtalk.fakes import FakeDingTalk, make_client
 
 T = TypeVar("T")
 

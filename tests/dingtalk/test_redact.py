@@ -13,8 +13,7 @@ from reconciler.clock import FakeClock
 from reconciler.dingtalk import DingTalkClient
 from reconciler.dingtalk.redact import redact, register_secret
 from reconciler.errors import OrgctlError
-from tests.dingtalk.conftest import make_client
-from tests.dingtalk.fakes import APP_SECRET, FakeDingTalk
+from tests.dingtalk.fakes import APP_SECRET, FakeDingTalk, make_client
 
 LIST = "topapi/v2/user/list"
 

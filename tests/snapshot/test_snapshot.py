@@ -15,7 +15,7 @@ from reconciler.dingtalk import DingTalkClient
 from reconciler.errors import SnapshotError
 from reconciler.model import ROOT, Department, Org, User
 from reconciler.snapshot import read_live
-from tests.dingtalk.fakes import APP_KEY, APP_SECRET, FakeDingTalk
+from tests.dingtalk.fakes import APP_KEY, APP_SECRET, FakeDingTalk, make_client
 
 LISTSUBID = "topapi/v2/department/listsubid"
 GET = "topapi/v2/department/get"
@@ -23,24 +23,12 @@ LIST = "topapi/v2/user/list"
 USER_GET = "topapi/v2/user/get"
 
 
-def client_for(fake: FakeDingTalk, clock: FakeClock, **options: Any) -> DingTalkClient:
-    kwargs: dict[str, Any] = {
-        "app_key": APP_KEY,
-        "app_secret": APP_SECRET,
-        "transport": fake.transport(),
-        "clock": clock,
-        "rng": random.Random(3),
-    }
-    kwargs.update(options)
-    return DingTalkClient(**kwargs)
-
-
 def snapshot(fake: FakeDingTalk, clock: FakeClock, **options: Any) -> Org:
     read_managers = options.pop("read_managers", False)
     progress = options.pop("progress", None)
 
     async def go() -> Org:
-        async with client_for(fake, clock, **options) as client:
+        async with make_client(fake, clock, rng=random.Random(3), **options) as client:
             return await read_live(client, progress=progress, read_managers=read_managers)
 
     return asyncio.run(go())

@@ -80,6 +80,7 @@ class _Run:
     stop: Stop = Stop.COMPLETE
     error: OrgctlError | None = None
     records: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    record_count: int = 0  # kept, not summed: progress is reported after every page
 
     @property
     def stopping(self) -> bool:
@@ -93,7 +94,7 @@ class _Run:
                     estimated=self.estimated,
                     chunks_done=len(self.records),
                     chunks_total=self.total,
-                    records=sum(len(r) for r in self.records.values()),
+                    records=self.record_count,
                 )
             )
 
@@ -144,6 +145,7 @@ class _Run:
             # a server that pages shorter than asked skips nothing.
             if not response.get("hasMore") or not page:
                 self.records[index] = records
+                self.record_count += len(records)
                 self.report()
                 return
             offset += len(page)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Any
 
 import pytest
 
 from reconciler.attendance.chunks import Chunk, plan_chunks
 from reconciler.attendance.export import Export, ExportPlan, plan_export, run_export
-from reconciler.attendance.fetch import FetchResult, Stop, fetch_results
+from reconciler.attendance.fetch import FetchResult, Progress, Stop, fetch_results
 from reconciler.attendance.records import to_rows
 from reconciler.attendance.window import Window
 from reconciler.clock import FakeClock
@@ -217,3 +218,30 @@ def test_a_punch_at_half_past_midnight_exports_on_its_local_date(
     assert row["user_check_time"] == "2026-01-06T00:30:00+08:00"
     assert row["time_result"] == "Normal"
     assert row["source_type"] == "ATM"
+
+
+def test_progress_counts_calls_chunks_and_records_as_they_happen(
+    sb: Sandbox, clock: FakeClock
+) -> None:
+    userids = seed(sb.tenant, 60)
+    w = window(TODAY - dt.timedelta(days=9), TODAY)
+    seen: list[Progress] = []
+
+    async def go() -> tuple[tuple[Chunk, ...], FetchResult]:
+        async with make_client(sb, clock) as client:
+            chunks = plan_chunks(userids, w)
+            return chunks, await fetch_results(client, chunks, on_progress=seen.append)
+
+    chunks, result = run(go())
+    assert result.complete
+    assert seen[0] == Progress(0, result.estimated, 0, len(chunks), 0)
+    last = seen[-1]
+    assert (last.calls, last.chunks_done, last.records) == (
+        result.calls,
+        len(chunks),
+        len(result.records),
+    )
+    for before, after in itertools.pairwise(seen):
+        assert before.calls <= after.calls
+        assert before.chunks_done <= after.chunks_done
+        assert before.records <= after.records

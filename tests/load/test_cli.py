@@ -56,12 +56,12 @@ def test_validate_a_missing_directory_exits_1(tmp_path, monkeypatch):
 def test_schema_prints_the_org_schema(repo_root):
     result = run("schema")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == json.loads(
-        (repo_root / "schemas" / "org.schema.json").read_text("utf-8")
-    )
+    assert result.stdout == (repo_root / "schemas" / "org.schema.json").read_text("utf-8")
+    assert json.loads(result.stdout)["title"] == "orgctl org file"
 
 
 def test_schema_policy_prints_the_policy_schema(repo_root):
     result = run("schema", "--policy")
     assert result.exit_code == 0
+    assert result.stdout == (repo_root / "schemas" / "policy.schema.json").read_text("utf-8")
     assert json.loads(result.stdout)["title"] == "orgctl policy file (org/orgctl.yaml)"

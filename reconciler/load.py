@@ -975,10 +975,6 @@ class _Semantics:
         parents = declared_keys | {ROOT}
         declared_userids = self.loader.declared_userids
         complete = self.loader.complete
-        members: dict[str, set[str]] = {}
-        for userid, item in users.items():
-            for key in item.data["departments"]:
-                members.setdefault(key, set()).add(userid)
         siblings: dict[tuple[str, str], _Item] = {}
         for key, item in departments.items():
             data = item.data

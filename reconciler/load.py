@@ -858,7 +858,7 @@ class _Semantics:
         mobiles = self.check_users(users)
         self.check_unique_fields(users, mobiles)
         self.check_departments(departments, users)
-        self.check_policy(departments, users)
+        self.check_policy(departments)
         built_departments = [self.department(item) for item in departments.values()]
         built_users = [self.user(item, mobiles.get(userid)) for userid, item in users.items()]
         built_departments.sort(key=lambda d: d.key)
@@ -1031,7 +1031,7 @@ class _Semantics:
 
     # --- policy against the org ---------------------------------------------------------------
 
-    def check_policy(self, departments: dict[str, _Item], users: dict[str, _Item]) -> None:
+    def check_policy(self, departments: dict[str, _Item]) -> None:
         ref = self.loader.policy_ref
         document = ref.document
         if document is None:

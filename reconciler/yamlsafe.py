@@ -340,14 +340,15 @@ class _Bail(Exception):
 # tabs and a BOM in the middle of the text (PyYAML treats them specially).
 _BAIL_ANYWHERE = re.compile("[\t\x85\u2028\u2029\ufeff]")
 # A block-mapping key: a plain name (no quotes, no indicators), then ':' and a space or EOL.
-_KEY = re.compile(r"([^\s#'\"\[\]{},&*!|>%@`?:<=-][^\s:#,\[\]{}]*):(?: +|$)")
+_PLAIN_KEY = r"([^\s#'\"\[\]{},&*!|>%@`?:<=-][^\s:#,\[\]{}]*)"
+_KEY = re.compile(_PLAIN_KEY + r":(?: +|$)")
 _PLAIN_FIRST_BAD = frozenset(",[]{}#&*!|>'\"%@`")
 # The everyday line in one regex call: "key: value  # comment" where the value is plain
 # (group 2: it may hold ':' not followed by a space and '#' not preceded by one; trailing
 # spaces are not part of it), "double quoted" without escapes (3) or 'single quoted' (4).
 # Anything else (flow, escapes, "key:" alone) goes the longer way through `inline`.
 _KEY_SCALAR = re.compile(
-    r"([^\s#'\"\[\]{},&*!|>%@`?:<=-][^\s:#,\[\]{}]*): +"
+    _PLAIN_KEY + r": +"
     r"(?:([^ '\"\[\]{},#&*!|>%@`?:-](?:[^ :]|:(?=[^ ])| +(?=[^ #]))*)"
     r"|\"([^\"\\]*)\"|'([^']*(?:''[^']*)*)')"
     r"(?: +#.*| *)$"

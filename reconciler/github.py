@@ -774,12 +774,11 @@ class GitHubClient:
         path: str,
         params: Mapping[str, str | int] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        query: dict[str, str | int] = {**(params or {}), "per_page": self.per_page}
+        query: dict[str, str | int] | None = {**(params or {}), "per_page": self.per_page}
         url: str | None = path
-        first = True
         while url is not None:
-            response = self._request("GET", url, params=query if first else None)
-            first = False
+            response = self._request("GET", url, params=query)
+            query = None  # a "next" link already carries the query
             items = response.json()
             if not isinstance(items, list):
                 raise GitHubError(

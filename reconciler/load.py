@@ -23,13 +23,11 @@ for exact messages. See `_compile`.
 from __future__ import annotations
 
 import difflib
-import gc
 import json
 import os
 import re
 import zoneinfo
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -38,6 +36,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ConfigError, Problem
+from reconciler.gcpause import gc_paused
 from reconciler.model import ROOT, Department, DeptKey, Location, Org, User, UserId
 from reconciler.phone import InvalidMobile, normalize_mobile
 from reconciler.policy import DEFAULT_POLICY, Policy, Safety
@@ -71,7 +70,7 @@ def load_desired(org_dir: Path) -> tuple[Org, Policy]:
 
 def load(org_dir: Path) -> Desired:
     """Like `load_desired`, also saying which files were read (for `orgctl validate`)."""
-    with _gc_paused():
+    with gc_paused():
         return _Loader(org_dir).run()
 
 
@@ -104,20 +103,6 @@ def policy_schema() -> dict[str, Any]:
 
 
 # --- the loader -------------------------------------------------------------------------------
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Loading builds millions of small containers that all stay alive; the cyclic GC would
-    rescan them again and again (it doubles the time at 100 000 users) and finds nothing:
-    the loader makes no reference cycles."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass(slots=True)

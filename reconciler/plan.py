@@ -51,13 +51,11 @@ Why the orders are safe:
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import heapq
 import json
 import operator
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -73,6 +71,7 @@ from reconciler.diff import (
     unique_key,
 )
 from reconciler.errors import ConfigError, InputError, Problem
+from reconciler.gcpause import gc_paused
 from reconciler.model import (
     ROOT,
     SENSITIVE_FIELDS,
@@ -433,7 +432,7 @@ _EXTENSION = USER_FIELDS.index("extension")
 def build_plan(desired: Org, live: Org, policy: Policy = DEFAULT_POLICY) -> Plan:
     """The ordered plan that makes live match desired. Raises ConfigError when the desired
     state cannot be reached (a name or mobile held by something the plan must keep)."""
-    with _gc_paused():
+    with gc_paused():
         changes = diff(desired, live, policy)
         if changes.problems:
             raise ConfigError(list(changes.problems))
@@ -449,20 +448,6 @@ def build_plan(desired: Org, live: Org, policy: Policy = DEFAULT_POLICY) -> Plan
             desired_fingerprint=fingerprint(desired),
             warnings=changes.warnings,
         )
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Planning allocates many small containers while two large orgs stay alive; the cyclic
-    GC would rescan those orgs again and again (a quarter of the time at 100k people) and find
-    nothing: the planner makes no reference cycles."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 Slot = tuple[DeptKey, str]  # (parent ident, name): DingTalk keeps these unique (60021)

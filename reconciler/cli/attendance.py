@@ -37,7 +37,7 @@ from reconciler.attendance.upload import (
 from reconciler.attendance.window import Window, check_window, local_today, parse_date, zone
 from reconciler.cli.app import app, err, is_terminal, out, reported
 from reconciler.errors import InputError, QuotaExhaustedError
-from reconciler.load import load_policy
+from reconciler.load import POLICY_FILE, load_policy
 from reconciler.model import Org
 from reconciler.policy import DEFAULT_POLICY
 from reconciler.snapshot import read_live
@@ -49,7 +49,6 @@ attendance_app = typer.Typer(
 )
 app.add_typer(attendance_app, name="attendance")
 
-POLICY_FILE = "orgctl.yaml"
 QUOTA_NOTE = "attendance calls count against the org's monthly API quota (5,000 on standard)"
 MISSING_SHOWN = 10
 

@@ -12,12 +12,10 @@ import typer
 from reconciler.cli.app import command, err, is_terminal, out, reported
 from reconciler.dump import dump_org, generated_keys
 from reconciler.errors import InputError
+from reconciler.load import POLICY_FILE, YAML_SUFFIXES
 from reconciler.model import Org
 from reconciler.snapshot import STREAMS, Progress, read_live
 from reconciler.target import Target, open_target
-
-POLICY_FILE = "orgctl.yaml"
-YAML_SUFFIXES = (".yaml", ".yml")
 
 
 @command

@@ -7,6 +7,7 @@ The CLI is the only layer that prints and picks exit codes:
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -48,6 +49,12 @@ def report_refusals(violations: Iterable[Violation]) -> None:
     for violation in violations:
         hint = " (--force overrides this)" if violation.overridable else ""
         err(f"refused: {violation}{hint}")
+
+
+def wants_color(no_color: bool = False) -> bool:
+    """ANSI colours only on a terminal, and never with --no-color or a non-empty NO_COLOR
+    (https://no-color.org)."""
+    return not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
 
 
 def is_terminal() -> bool:

@@ -9,7 +9,6 @@ refused by a safety rule (nothing written) · 4 the saved plan is stale (nothing
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from reconciler.cli.app import (
     out,
     report_refusals,
     reported,
+    wants_color,
 )
 from reconciler.errors import InputError, StalePlanError, UnsafePlanError
 from reconciler.journal import Journal, scrub
@@ -140,7 +140,7 @@ def _check_fresh(saved: Plan, fresh: Plan, path: Path | None) -> None:
 
 def _show(plan: Plan, violations: tuple[Violation, ...] = ()) -> str:
     """The plan as `orgctl plan` shows it, masked: apply logs end up in CI."""
-    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    color = wants_color()
     return render_text(plan, violations=violations, color=color, masked=True)
 
 

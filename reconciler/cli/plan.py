@@ -15,14 +15,20 @@ a safety rule (the plan is still shown, with the refusal on stderr).
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from reconciler.cli.app import OrgDirArgument, command, err, out, report_refusals, reported
+from reconciler.cli.app import (
+    OrgDirArgument,
+    command,
+    err,
+    out,
+    report_refusals,
+    reported,
+    wants_color,
+)
 from reconciler.errors import InputError
 from reconciler.reconcile import PlanResult, make_plan
 from reconciler.render import Format, render, render_json
@@ -59,7 +65,7 @@ def plan(
         target = open_target(sandbox=sandbox)
         err(target.description)
         result = asyncio.run(_plan(target, org_dir, force))
-        color = fmt is Format.TEXT and _wants_color(no_color)
+        color = fmt is Format.TEXT and wants_color(no_color)
         masked = fmt is not Format.JSON
         out(
             render(result.plan, fmt, violations=result.violations, color=color, masked=masked),
@@ -78,11 +84,6 @@ def plan(
 async def _plan(target: Target, org_dir: Path, force: bool) -> PlanResult:
     async with target:
         return await make_plan(org_dir, target.client, force=force)
-
-
-def _wants_color(no_color: bool) -> bool:
-    # https://no-color.org: any non-empty NO_COLOR turns colour off.
-    return not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
 
 
 def _write(path: Path, text: str) -> None:

@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.apply import (
+from reconciler.apply.executor import (
     API_OF_ACTION,
     DEFAULT_CONCURRENCY,
     ApplyReport,
@@ -39,11 +39,11 @@ from reconciler.apply import (
 )
 from reconciler.clock import SYSTEM_CLOCK, FakeClock
 from reconciler.dingtalk import DingTalkClient
+from reconciler.live.snapshot import read_live
 from reconciler.model import ROOT, Department, Org, User
-from reconciler.plan import Plan, build_plan
+from reconciler.plan.planner import Plan, build_plan
 from reconciler.policy import Policy
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
-from reconciler.snapshot import read_live
 
 SERVER = """
 import sys

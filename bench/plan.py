@@ -32,9 +32,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler.model import ROOT, Department, Org, User, unkeyed
-from reconciler.plan import build_plan
+from reconciler.plan.planner import build_plan
+from reconciler.plan.render import render_json, render_markdown, render_text
 from reconciler.policy import Policy
-from reconciler.render import render_json, render_markdown, render_text
 
 POLICY = Policy(prune_users=True, prune_departments=True)
 TITLES = ("工程师", "高级工程师", "经理", "总监", "专员", "设计师")

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.dingtalk import DingTalkClient
+from reconciler.live.snapshot import read_live
 from reconciler.model import Org
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
-from reconciler.snapshot import read_live
 
 SERVER = """
 import sys

@@ -1,6 +1,6 @@
 """The policy file `orgctl.yaml`: what may be pruned, what is never touched, safety thresholds.
 
-Pure value types. The loader (`reconciler.load`) reads and validates the file; every stage
+Pure value types. The loader (`reconciler.desired.load`) reads and validates the file; every stage
 after it takes a `Policy`.
 """
 

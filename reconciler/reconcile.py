@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.desired.load import load_desired
 from reconciler.dingtalk import DingTalkClient
-from reconciler.load import load_desired
+from reconciler.live.snapshot import Progress, read_live
 from reconciler.model import Org, UserId
-from reconciler.plan import Plan, build_plan
+from reconciler.plan.planner import Plan, build_plan
+from reconciler.plan.safety import Violation, check_safety
 from reconciler.policy import Policy
-from reconciler.safety import Violation, check_safety
-from reconciler.snapshot import Progress, read_live
 
 
 @dataclass(frozen=True, slots=True)

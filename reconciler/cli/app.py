@@ -17,7 +17,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from reconciler.errors import ConfigError, OrgctlError
-from reconciler.safety import Violation
+from reconciler.plan.safety import Violation
 
 app = typer.Typer(
     name="orgctl",

@@ -17,7 +17,15 @@ from typing import Annotated
 
 import typer
 
-from reconciler.apply import DEFAULT_CONCURRENCY, ApplyReport, Outcome, StepEvent, apply_plan
+from reconciler.apply.executor import (
+    DEFAULT_CONCURRENCY,
+    ApplyReport,
+    Outcome,
+    StepEvent,
+    apply_plan,
+)
+from reconciler.apply.journal import Journal, scrub
+from reconciler.apply.lock import TenantLock
 from reconciler.cli.app import (
     OrgDirArgument,
     command,
@@ -29,14 +37,12 @@ from reconciler.cli.app import (
     wants_color,
 )
 from reconciler.errors import InputError, StalePlanError, UnsafePlanError
-from reconciler.journal import Journal, scrub
-from reconciler.lock import TenantLock
+from reconciler.live.target import Target, open_target
 from reconciler.model import Org
-from reconciler.plan import Plan
+from reconciler.plan.planner import Plan
+from reconciler.plan.render import render_text
+from reconciler.plan.safety import Violation
 from reconciler.reconcile import make_plan
-from reconciler.render import render_text
-from reconciler.safety import Violation
-from reconciler.target import Target, open_target
 
 SKIPS_SHOWN = 20
 """Skipped steps listed in the final report; all of them are in the journal."""

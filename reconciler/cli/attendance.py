@@ -36,12 +36,12 @@ from reconciler.attendance.upload import (
 )
 from reconciler.attendance.window import Window, check_window, local_today, parse_date, zone
 from reconciler.cli.app import app, err, is_terminal, out, reported
+from reconciler.desired.load import POLICY_FILE, load_policy
 from reconciler.errors import InputError, QuotaExhaustedError
-from reconciler.load import POLICY_FILE, load_policy
+from reconciler.live.snapshot import read_live
+from reconciler.live.target import Target, open_target
 from reconciler.model import Org
 from reconciler.policy import DEFAULT_POLICY
-from reconciler.snapshot import read_live
-from reconciler.target import Target, open_target
 
 attendance_app = typer.Typer(
     help="Attendance (考勤): export punch results, summarise them, upload punches.",

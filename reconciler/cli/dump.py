@@ -10,12 +10,12 @@ from typing import Annotated
 import typer
 
 from reconciler.cli.app import command, err, is_terminal, out, reported
-from reconciler.dump import dump_org, generated_keys
+from reconciler.desired.load import POLICY_FILE, YAML_SUFFIXES
 from reconciler.errors import InputError
-from reconciler.load import POLICY_FILE, YAML_SUFFIXES
+from reconciler.live.dump import dump_org, generated_keys
+from reconciler.live.snapshot import STREAMS, Progress, read_live
+from reconciler.live.target import Target, open_target
 from reconciler.model import Org
-from reconciler.snapshot import STREAMS, Progress, read_live
-from reconciler.target import Target, open_target
 
 
 @command

@@ -19,9 +19,9 @@ from typing import Annotated
 
 import typer
 
-from reconciler import github
 from reconciler.cli.app import app, out, reported
 from reconciler.errors import InputError
+from reconciler.gitops import github
 
 gh = typer.Typer(
     name="gh",

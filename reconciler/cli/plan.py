@@ -30,9 +30,9 @@ from reconciler.cli.app import (
     wants_color,
 )
 from reconciler.errors import InputError
+from reconciler.live.target import Target, open_target
+from reconciler.plan.render import Format, render, render_json
 from reconciler.reconcile import PlanResult, make_plan
-from reconciler.render import Format, render, render_json
-from reconciler.target import Target, open_target
 
 
 @command

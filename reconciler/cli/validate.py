@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from reconciler.cli.app import OrgDirArgument, command, out, reported
-from reconciler.load import load, schema_text
+from reconciler.desired.load import load, schema_text
 
 
 @command

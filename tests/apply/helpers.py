@@ -6,17 +6,17 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reconciler.apply import ApplyReport, StepEvent, apply_plan
+from reconciler.apply.executor import ApplyReport, StepEvent, apply_plan
+from reconciler.apply.journal import EventSink
 from reconciler.clock import FakeClock
 from reconciler.dingtalk import DingTalkClient
-from reconciler.journal import EventSink
+from reconciler.live.snapshot import read_live
+from reconciler.live.target import sandbox_client
 from reconciler.model import ROOT, Org
-from reconciler.plan import Plan, build_plan
+from reconciler.plan.planner import Plan, build_plan
 from reconciler.policy import DEFAULT_POLICY, Policy
 from reconciler.reconcile import managers_to_read
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
-from reconciler.snapshot import read_live
-from reconciler.target import sandbox_client
 
 
 def make_client(sb: Sandbox | None, clock: FakeClock, *, url: str | None = None, **options):

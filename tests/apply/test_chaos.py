@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import StepEvent, apply_plan
+from reconciler.apply.executor import StepEvent, apply_plan
 from reconciler.clock import FakeClock
+from reconciler.desired.load import load_desired
 from reconciler.dingtalk import DingTalkClient
-from reconciler.load import load_desired
 from reconciler.model import Org
-from reconciler.plan import Action, Plan, build_plan
+from reconciler.plan.planner import Action, Plan, build_plan
 from reconciler.policy import Policy
 from reconciler.sandbox import Sandbox
 from tests.apply.helpers import Run, apply_once, make_client, plan_for, read

@@ -14,15 +14,15 @@ import pytest
 from typer.testing import CliRunner
 
 import reconciler.cli.apply as cli_apply
-from reconciler.apply import AbsentUser, ApplyReport, Outcome, StepResult
+from reconciler.apply.executor import AbsentUser, ApplyReport, Outcome, StepResult
+from reconciler.apply.journal import read_journal
+from reconciler.apply.lock import TenantLock
 from reconciler.cli import app
 from reconciler.clock import FakeClock
-from reconciler.journal import read_journal
-from reconciler.load import load_desired
-from reconciler.lock import TenantLock
-from reconciler.plan import build_plan
+from reconciler.desired.load import load_desired
+from reconciler.live.target import open_target
+from reconciler.plan.planner import build_plan
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox, ServerHandle, serve
-from reconciler.target import open_target
 
 PEOPLE = [(f"p{n:02d}", f"员工{n}", f"+86-1380013{n:04d}") for n in range(12)]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.apply import ApplyReport, Outcome, StepEvent, apply_plan
+from reconciler.apply.executor import ApplyReport, Outcome, StepEvent, apply_plan
 from reconciler.clock import FakeClock
 from reconciler.errors import BusyError, DingTalkError, ThrottledError
 from tests.apply.fakes import FakeDirectory, FieldChange, Plan, Step, plan, terminal, unknown

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.apply.journal import Journal, read_journal, scrub
+from reconciler.apply.lock import TenantLock, lock_path
 from reconciler.clock import FakeClock
 from reconciler.dingtalk.redact import register_secret
 from reconciler.errors import LockedError, TargetError
-from reconciler.journal import Journal, read_journal, scrub
-from reconciler.lock import TenantLock, lock_path
 
 
 def test_a_second_apply_fails_fast_naming_the_holder(tmp_path: Path, clock: FakeClock) -> None:

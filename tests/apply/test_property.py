@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from reconciler.clock import FakeClock
 from reconciler.errors import ConfigError
 from reconciler.model import Org
-from reconciler.plan import build_plan
+from reconciler.plan.planner import build_plan
 from reconciler.sandbox import Sandbox
 from tests.apply.helpers import apply_once, make_client, plan_for, read, seed
 from tests.plan.strategies import Scenario, scenarios

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import apply_plan
+from reconciler.apply.executor import apply_plan
 from reconciler.clock import FakeClock
-from reconciler.load import load_desired
+from reconciler.desired.load import load_desired
 from reconciler.model import ROOT, Department, Org
-from reconciler.plan import build_plan
+from reconciler.plan.planner import build_plan
 from reconciler.policy import Policy
 from reconciler.sandbox import Sandbox, ServerHandle, serve
 from tests.apply.helpers import apply_once, make_client, plan_for, read

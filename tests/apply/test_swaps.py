@@ -10,10 +10,10 @@ import dataclasses
 
 import pytest
 
-from reconciler.apply import apply_plan
+from reconciler.apply.executor import apply_plan
 from reconciler.clock import FakeClock
 from reconciler.model import ROOT, Department, Org, User
-from reconciler.plan import Plan, build_plan
+from reconciler.plan.planner import Plan, build_plan
 from reconciler.policy import Policy
 from reconciler.sandbox import Sandbox
 from tests.apply.helpers import apply_once, make_client, plan_for, read, seed

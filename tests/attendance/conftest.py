@@ -18,10 +18,10 @@ import pytest
 
 from reconciler.clock import FakeClock
 from reconciler.dingtalk import DingTalkClient
+from reconciler.live.target import sandbox_client
 from reconciler.sandbox import ApiError, Sandbox, Tenant
 from reconciler.sandbox import attendance as sandbox_attendance
 from reconciler.sandbox import core as sandbox_core
-from reconciler.target import sandbox_client
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2026, 1, 7, 13, 15, tzinfo=SHANGHAI)

@@ -21,10 +21,10 @@ from reconciler.attendance.records import to_rows
 from reconciler.attendance.render import render_csv
 from reconciler.cli import app
 from reconciler.clock import FakeClock
+from reconciler.live.target import open_target
 from reconciler.model import ROOT, Department, Org, User
 from reconciler.sandbox import APP_KEY, APP_SECRET, ApiError, Sandbox, serve
 from reconciler.sandbox import attendance as att
-from reconciler.target import open_target
 from tests.attendance.conftest import SHANGHAI, Spy, seed
 
 LIST = "attendance/list"

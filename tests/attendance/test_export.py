@@ -15,10 +15,10 @@ from reconciler.attendance.records import to_rows
 from reconciler.attendance.window import Window
 from reconciler.clock import FakeClock
 from reconciler.errors import InputError, QuotaExhaustedError
+from reconciler.live.snapshot import read_live
 from reconciler.model import Org
 from reconciler.sandbox import ApiError, Sandbox
 from reconciler.sandbox import attendance as att
-from reconciler.snapshot import read_live
 from tests.attendance.conftest import SHANGHAI, TODAY, Spy, make_client, run, seed
 
 LIST = "attendance/list"

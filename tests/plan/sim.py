@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.model import ROOT, ROOT_DEPT_ID, USER_FIELDS, Department, Org, User, unkeyed
-from reconciler.plan import Action, Plan, Step
+from reconciler.plan.planner import Action, Plan, Step
 
 UNIQUE_ERRCODES = {"email": 60106, "telephone": 40100}
 """Unique per org besides the mobile (checked on its own: it cannot be updated)."""

@@ -13,13 +13,13 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import reconciler.cli.plan as cli_plan
-from reconciler.apply import apply_plan
+from reconciler.apply.executor import apply_plan
 from reconciler.cli import app
 from reconciler.clock import FakeClock
-from reconciler.plan import Plan
+from reconciler.live.target import open_target
+from reconciler.plan.planner import Plan
 from reconciler.reconcile import make_plan
 from reconciler.sandbox import Sandbox
-from reconciler.target import open_target
 
 
 @pytest.fixture(autouse=True)

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from reconciler.diff import FieldChange
 from reconciler.errors import ConfigError
 from reconciler.model import Org, User
-from reconciler.plan import Action, Phase, Plan, Step, build_plan
+from reconciler.plan.diff import FieldChange
+from reconciler.plan.planner import Action, Phase, Plan, Step, build_plan
 from reconciler.policy import Policy
 from tests.plan.builders import dept, live_dept, mobile, org, user
 from tests.plan.sim import RuleBroken, SimDingTalk

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.diff import FieldChange
 from reconciler.errors import ConfigError, InputError
 from reconciler.model import ROOT, Org
-from reconciler.plan import REPLACE_NOTE, Action, Phase, Plan, Step, build_plan, fingerprint
+from reconciler.plan.diff import FieldChange
+from reconciler.plan.planner import REPLACE_NOTE, Action, Phase, Plan, Step, build_plan, fingerprint
 from reconciler.policy import Policy
 from tests.plan.builders import dept, live_dept, mobile, org, user
 from tests.plan.sim import SimDingTalk

@@ -11,10 +11,10 @@ from collections import Counter
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from reconciler.diff import diff
 from reconciler.errors import ConfigError
 from reconciler.model import ROOT, Org
-from reconciler.plan import Plan, Step, build_plan
+from reconciler.plan.diff import diff
+from reconciler.plan.planner import Plan, Step, build_plan
 from reconciler.policy import Policy
 from tests.plan.builders import dept, live_dept, mobile, org, user
 from tests.plan.sim import SimDingTalk

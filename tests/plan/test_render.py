@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.model import Org
-from reconciler.plan import Plan, build_plan
+from reconciler.plan.planner import Plan, build_plan
+from reconciler.plan.render import MARKDOWN_BUDGET, Format, render, render_markdown, render_text
+from reconciler.plan.safety import Violation, check_safety
 from reconciler.policy import Policy
-from reconciler.render import MARKDOWN_BUDGET, Format, render, render_markdown, render_text
-from reconciler.safety import Violation, check_safety
 from tests.plan.builders import dept, live_dept, mobile, org, user
 
 GOLDEN = Path(__file__).parent / "golden"

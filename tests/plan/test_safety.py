@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from reconciler.model import ROOT, Org, User
-from reconciler.plan import Action, Phase, Plan, Step, build_plan
+from reconciler.plan.planner import Action, Phase, Plan, Step, build_plan
+from reconciler.plan.safety import Violation, check_safety
 from reconciler.policy import Policy, Safety
-from reconciler.safety import Violation, check_safety
 from tests.plan.builders import dept, live_dept, mobile, org, user
 
 PRUNE = Policy(prune_users=True, prune_departments=True)

@@ -10,9 +10,9 @@ import pytest
 import respx
 from typer.testing import CliRunner
 
-from reconciler import github as gh
 from reconciler.cli import app
 from reconciler.errors import GitHubError, TargetError
+from reconciler.gitops import github as gh
 
 API = "https://api.github.test"
 REPO = "acme/org"

@@ -1,4 +1,4 @@
-"""The pure half of reconciler.github: markers, splitting, masking, bodies and decisions."""
+"""The pure half of reconciler.gitops.github: markers, splitting, masking, bodies and decisions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from reconciler import github as gh
-from reconciler.github import (
+from reconciler.gitops import github as gh
+from reconciler.gitops.github import (
     CloseIssue,
     Comment,
     CommentOnIssue,

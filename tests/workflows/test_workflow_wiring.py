@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import github as gh
+from reconciler.gitops import github as gh
 from tests.workflows.fake_github import FakeGitHub, GitHubState
 from tests.workflows.harness import WORKFLOWS, Runner, RunResult
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler import github as gh
+from reconciler.gitops import github as gh
 from reconciler.sandbox import Sandbox, serve
 from tests.workflows.fake_github import FakeGitHub, GitHubState
 from tests.workflows.harness import REPO, WORKFLOWS, Runner, RunResult

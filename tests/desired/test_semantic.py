@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from reconciler.desired.load import load_desired
 from reconciler.errors import ConfigError
-from reconciler.load import load_desired
-from tests.load.conftest import problems_of
+from tests.desired.conftest import problems_of
 
 DEPTS = """
 departments:

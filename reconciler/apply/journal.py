@@ -19,10 +19,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Protocol
 
+from reconciler.apply.lock import tenant_file_name
 from reconciler.clock import Clock, utc_stamp
 from reconciler.dingtalk.redact import redact
 from reconciler.errors import TargetError
-from reconciler.lock import tenant_file_name
 from reconciler.phone import mask_email, mask_mobile
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")

@@ -35,12 +35,12 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from reconciler.desired.yamlsafe import Document, Marks, line_col, read_yaml
 from reconciler.errors import ConfigError, Problem
 from reconciler.gcpause import gc_paused
 from reconciler.model import ROOT, Department, DeptKey, Location, Org, User, UserId
 from reconciler.phone import InvalidMobile, normalize_mobile
 from reconciler.policy import DEFAULT_POLICY, Policy, Safety
-from reconciler.yamlsafe import Document, Marks, line_col, read_yaml
 
 if TYPE_CHECKING:  # imported when first needed: see _validator
     from jsonschema import Draft202012Validator, ValidationError

@@ -49,6 +49,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from reconciler.apply.journal import EventSink, NullJournal
 from reconciler.clock import Clock
 from reconciler.errors import (
     BusyError,
@@ -60,9 +61,8 @@ from reconciler.errors import (
     ThrottledError,
     TokenError,
 )
-from reconciler.journal import EventSink, NullJournal
 from reconciler.model import ROOT, ROOT_DEPT_ID, DeptKey, Org, UserId, is_unkeyed
-from reconciler.plan import Action
+from reconciler.plan.planner import Action
 
 # ---------------------------------------------------------------------------- shapes
 
@@ -109,7 +109,7 @@ class FieldChangeLike(Protocol):
 
 
 class StepLike(Protocol):
-    """What the executor needs from a plan step (`reconciler.plan.Step` has this shape)."""
+    """What the executor needs from a plan step (`reconciler.plan.planner.Step` has this shape)."""
 
     @property
     def id(self) -> str: ...
@@ -277,7 +277,7 @@ def hint_for(errcode: int | None) -> str:
 
 # ---------------------------------------------------------------------------- step access
 #
-# Payloads follow `reconciler.plan.Step`: department references are *refs* — the live key of
+# Payloads follow `reconciler.plan.planner.Step`: department references are *refs* — the live key of
 # a department that existed when the plan was made (its source_identifier, or ``#<dept_id>``),
 # the desired key of one this plan creates, or ``root``. Department steps name their
 # department in ``dept`` (a create in ``key``); the payload holds only what is written.

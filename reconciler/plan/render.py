@@ -15,9 +15,9 @@ import html
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
-from reconciler.diff import FieldChange
-from reconciler.plan import Action, Phase, Plan, Step
-from reconciler.safety import Violation
+from reconciler.plan.diff import FieldChange
+from reconciler.plan.planner import Action, Phase, Plan, Step
+from reconciler.plan.safety import Violation
 
 
 class Format(StrEnum):

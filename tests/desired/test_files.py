@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.desired.load import load, load_desired
 from reconciler.errors import ConfigError
-from reconciler.load import load, load_desired
-from tests.load.conftest import problems_of
+from tests.desired.conftest import problems_of
 
 USER = 'users:\n  - userid: {0}\n    name: {0}\n    mobile: "{1}"\n    departments: [root]\n'
 

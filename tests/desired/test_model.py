@@ -6,11 +6,11 @@ from types import MappingProxyType
 
 import pytest
 
+from reconciler.desired.load import load, load_desired, load_policy
 from reconciler.errors import ConfigError
-from reconciler.load import load, load_desired, load_policy
 from reconciler.model import Location
 from reconciler.policy import DEFAULT_POLICY, Policy, Safety
-from tests.load.conftest import DATA, problems_of
+from tests.desired.conftest import DATA, problems_of
 
 
 def test_the_example_org_is_valid_and_complete(repo_root, monkeypatch):
@@ -100,8 +100,8 @@ def test_load_policy_reports_problems_with_the_given_name(write_org):
 
 def test_dump_output_loads_back_as_the_same_org(repo_root, tmp_path):
     # design §3: dump output is valid desired input. It is also plain enough for the fast reader.
-    from reconciler.dump import dump_org
-    from reconciler.yamlsafe import _FastParser
+    from reconciler.desired.yamlsafe import _FastParser
+    from reconciler.live.dump import dump_org
 
     org, _ = load_desired(repo_root / "org")
     for name, text in dump_org(org).items():

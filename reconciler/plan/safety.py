@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reconciler.model import ROOT, ROOT_DEPT_ID
-from reconciler.plan import Action, Plan
+from reconciler.plan.planner import Action, Plan
 from reconciler.policy import Policy
 
 

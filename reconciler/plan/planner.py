@@ -60,16 +60,6 @@ from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from reconciler.diff import (
-    UNIQUE_ERRCODES,
-    UNIQUE_USER_FIELDS,
-    Diff,
-    FieldChange,
-    UserDiff,
-    diff,
-    gives_up,
-    unique_key,
-)
 from reconciler.errors import ConfigError, InputError, Problem
 from reconciler.gcpause import gc_paused
 from reconciler.model import (
@@ -82,6 +72,16 @@ from reconciler.model import (
     UserId,
 )
 from reconciler.phone import mask_email, mask_mobile
+from reconciler.plan.diff import (
+    UNIQUE_ERRCODES,
+    UNIQUE_USER_FIELDS,
+    Diff,
+    FieldChange,
+    UserDiff,
+    diff,
+    gives_up,
+    unique_key,
+)
 from reconciler.policy import DEFAULT_POLICY, Policy
 
 SCHEMA_VERSION = 1

@@ -10,13 +10,13 @@ from typing import Any
 import yaml
 
 from reconciler.clock import FakeClock
-from reconciler.dump import dump_org, generated_keys
-from reconciler.load import load_desired
+from reconciler.desired.load import load_desired
+from reconciler.live.dump import dump_org, generated_keys
+from reconciler.live.snapshot import read_live
+from reconciler.live.target import sandbox_client
 from reconciler.model import ROOT, Department, DeptKey, Org, User, is_unkeyed
 from reconciler.sandbox import Sandbox
-from reconciler.snapshot import read_live
-from reconciler.target import sandbox_client
-from tests.snapshot.helpers import seed
+from tests.live.helpers import seed
 
 LIVE = Org.of(
     [

@@ -1,6 +1,6 @@
 """Compare desired with live: which departments and users change, and how, field by field.
 
-Pure: no I/O, no ordering (that is `reconciler.plan`'s job). The result, `Diff`, says *what*
+Pure: no I/O, no ordering (that is `reconciler.plan.planner`'s job). The result, `Diff`, says *what*
 differs; `plan.build_plan` turns it into ordered, dependent steps.
 
 Identity. Users match by ``userid``. A live department matches the desired department whose

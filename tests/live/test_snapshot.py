@@ -13,8 +13,8 @@ import pytest
 from reconciler.clock import FakeClock
 from reconciler.dingtalk import DingTalkClient
 from reconciler.errors import SnapshotError
+from reconciler.live.snapshot import read_live
 from reconciler.model import ROOT, Department, Org, User
-from reconciler.snapshot import read_live
 from tests.dingtalk.fakes import APP_KEY, APP_SECRET, FakeDingTalk, make_client
 
 LISTSUBID = "topapi/v2/department/listsubid"

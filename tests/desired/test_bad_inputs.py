@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli import app
+from reconciler.desired.load import load_desired
 from reconciler.errors import ConfigError
-from reconciler.load import load_desired
-from tests.load.conftest import problems_of
+from tests.desired.conftest import problems_of
 
 USER = (
     'users:\n  - userid: a\n    name: A\n    mobile: "+86-15951819093"\n    departments: [root]\n'

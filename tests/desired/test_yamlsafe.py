@@ -11,8 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.errors import ConfigError
-from reconciler.yamlsafe import (
+from reconciler.desired.yamlsafe import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     Document,
@@ -22,7 +21,8 @@ from reconciler.yamlsafe import (
     parse_yaml,
     read_yaml,
 )
-from tests.load.conftest import DATA
+from reconciler.errors import ConfigError
+from tests.desired.conftest import DATA
 
 
 def read_problems(path: Path) -> list[str]:
@@ -51,7 +51,7 @@ def test_a_50_mb_file_is_refused_by_its_size_before_any_byte_is_read(tmp_path):
 
 
 def test_the_limit_is_inclusive(tmp_path, monkeypatch):
-    monkeypatch.setattr("reconciler.yamlsafe.MAX_FILE_BYTES", 100)
+    monkeypatch.setattr("reconciler.desired.yamlsafe.MAX_FILE_BYTES", 100)
     path = tmp_path / "f.yaml"
     path.write_text("users: []\n" + "#" * 89 + "\n")  # 100 bytes
     assert read_yaml(path, "f.yaml").data == {"users": []}

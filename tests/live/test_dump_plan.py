@@ -7,14 +7,14 @@ from collections.abc import Collection
 from pathlib import Path
 
 from reconciler.clock import FakeClock
-from reconciler.dump import dump_org
-from reconciler.load import load_desired
+from reconciler.desired.load import load_desired
+from reconciler.live.dump import dump_org
+from reconciler.live.snapshot import read_live
+from reconciler.live.target import sandbox_client
 from reconciler.model import Org, UserId
-from reconciler.plan import Action, build_plan
+from reconciler.plan.planner import Action, build_plan
 from reconciler.sandbox import Sandbox
-from reconciler.snapshot import read_live
-from reconciler.target import sandbox_client
-from tests.snapshot.helpers import seed
+from tests.live.helpers import seed
 
 
 def read(sb: Sandbox, clock: FakeClock, read_managers: bool | Collection[UserId]) -> Org:

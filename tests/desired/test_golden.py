@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli import app
-from tests.load.conftest import DATA
+from tests.desired.conftest import DATA
 
 UPDATE = bool(os.environ.get("ORGCTL_UPDATE_GOLDENS"))
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from reconciler.load import (
+from reconciler.desired.load import (
     _PATTERN_HINTS,
     _compile,
     _org_checks,
@@ -21,8 +21,8 @@ from reconciler.load import (
     policy_schema,
     schema_text,
 )
+from reconciler.desired.yamlsafe import parse_yaml
 from reconciler.model import DEPARTMENT_FIELDS, USER_FIELDS
-from reconciler.yamlsafe import parse_yaml
 
 
 @pytest.mark.parametrize("schema", [org_schema(), policy_schema()], ids=["org", "policy"])

@@ -10,10 +10,10 @@ import pytest
 
 from reconciler.clock import FakeClock
 from reconciler.dingtalk import DingTalkClient
+from reconciler.live.snapshot import Progress, read_live
 from reconciler.model import Org
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox, serve
-from reconciler.snapshot import Progress, read_live
-from tests.snapshot.helpers import seed
+from tests.live.helpers import seed
 
 LISTSUBID = "topapi/v2/department/listsubid"
 GET = "topapi/v2/department/get"

@@ -10,8 +10,8 @@ import pytest
 from reconciler.clock import FakeClock
 from reconciler.dingtalk import DEFAULT_BASE_URL
 from reconciler.errors import TargetError
+from reconciler.live.target import Target, open_target
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox, serve
-from reconciler.target import Target, open_target
 
 SECRET = "real-app-secret-value-9f2c"
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 import reconciler.cli.dump as cli_dump
 from reconciler.cli import app
 from reconciler.clock import FakeClock
+from reconciler.live.target import open_target
 from reconciler.sandbox import APP_KEY, Sandbox, serve
-from reconciler.target import open_target
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,1 @@
+"""A `Plan` → DingTalk: the executor under the rate limits, the journal and the tenant lock."""

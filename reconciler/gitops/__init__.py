@@ -1,0 +1,1 @@
+"""What the GitHub workflows need: sticky plan comments, drift issues, failure reports."""

@@ -150,6 +150,7 @@ def check_delete_department(d: DeptDirectory, dept_id: int) -> None:
 
 def check_managers(d: DeptDirectory, dept_id: int, managers: Iterable[str]) -> None:
     """Managers must already be members of the department (40031)."""
+    require_department(d, dept_id)
     members = set(d.members(dept_id))
     strangers = [u for u in managers if u not in members]
     if strangers:

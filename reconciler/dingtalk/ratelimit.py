@@ -31,7 +31,7 @@ from reconciler.clock import Clock
 
 WINDOW_MARGIN = 0.05
 """Seconds added to DingTalk's one-second window: covers ±20 ms of one-way latency jitter."""
-DECREASE = 0.85
+DECREASE = 0.9
 """After a 90018 the rate becomes this share of what it was."""
 INCREASE = 0.05
 """Per second without a 90018 the rate grows by this share of the ceiling (1 QPS at 20)."""
@@ -95,6 +95,8 @@ class RateLimiter:
         self._clock = clock
         self._next = -math.inf  # monotonic time of the next free slot
         self._grants: deque[float] = deque()  # the last `burst` grant times
+        self._recent: deque[float] = deque()  # grants in the last window
+        self._recent_throttles: deque[float] = deque()  # 90018s in the last window
         self._turn = _Turnstile()
         self._decreased_at = -math.inf
         self._recovering = False
@@ -148,6 +150,8 @@ class RateLimiter:
             self._grants.append(now)
             while len(self._grants) > self.burst:
                 self._grants.popleft()
+            self._recent.append(now)
+            _forget_before(self._recent, now - self.window)
         finally:
             self._turn.leave()
 
@@ -163,10 +167,21 @@ class RateLimiter:
         at most once per window (one overload draws several 90018s at once)."""
         self.throttles += 1
         now = self._clock.monotonic()
+        self._recent_throttles.append(now)
+        _forget_before(self._recent_throttles, now - self.window)
+        _forget_before(self._recent, now - self.window)
         if now - self._decreased_at < self.window:
             return
         before = self.rate
-        self._base_rate = max(self.min_rate, before * DECREASE)
+        # When this API was busy, what got through in the last window is about what the other
+        # process leaves over: cut from there (at most by half) rather than from the rate, so
+        # the first cut is already about right (20 → 18 → 16.2 … would draw a 90018 storm on
+        # the way down). A lone 90018 on a quiet API says little: cut from the rate.
+        start = before
+        if len(self._recent) >= before * self.window / 2:
+            through = (len(self._recent) - len(self._recent_throttles)) / self.window
+            start = min(before, max(through, before / 2))
+        self._base_rate = max(self.min_rate, start * DECREASE)
         self._decreased_at = now
         self._recovering = True
         # Spread the calls already scheduled at the old rate over the new one.
@@ -215,3 +230,8 @@ class RateLimiters:
 def _check_qps(qps: float) -> None:
     if not qps > 0 or math.isinf(qps):
         raise ValueError(f"qps must be a positive number, not {qps!r}")
+
+
+def _forget_before(times: deque[float], cutoff: float) -> None:
+    while times and times[0] <= cutoff:
+        times.popleft()

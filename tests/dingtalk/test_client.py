@@ -171,7 +171,7 @@ def test_a_qps_throttle_resends_that_call_in_the_next_slot_without_backoff(
     assert client.throttles == 3
     assert max(clock.sleeps) < 0.1  # the limiter's spacing only: no one-second hold, no backoff
     assert "throttled (90018)" in caplog.text
-    assert "slowing to 17.0" in caplog.text
+    assert "slowing to 18.0" in caplog.text
 
 
 def test_a_throttle_does_not_hold_back_the_rest_of_the_api(fake: FakeDingTalk, clock: FakeClock):

@@ -178,15 +178,34 @@ def test_a_throttle_slows_the_rate_once_per_window_then_it_recovers(
 
 def test_a_budget_spent_elsewhere_holds_the_rate_down_but_above_its_minimum(clock: FakeClock):
     limiter = RateLimiter(20.0, clock)
-    for _ in range(100):  # a 90018 every two seconds, for ever
+    for _ in range(100):  # a 90018 every 1.5 s on an otherwise quiet API, for ever
         limiter.throttled()
-        clock.advance(2.0)
+        clock.advance(1.5)
         assert limiter.rate >= limiter.min_rate
-    recovery = INCREASE * 20 * 2.0
+    recovery = INCREASE * 20 * 1.5
     settled = DECREASE * recovery / (1 - DECREASE) + recovery  # r = (r + recovery) × DECREASE
-    assert limiter.rate == pytest.approx(settled, rel=1e-6)
+    assert limiter.rate == pytest.approx(settled, rel=1e-4)
     assert limiter.rate < 20.0
     assert limiter.min_rate == pytest.approx(1.0)
+
+
+def test_on_a_busy_api_the_cut_starts_from_what_got_through(clock: FakeClock):
+    limiter = RateLimiter(20.0, clock)
+
+    async def run() -> None:
+        limiter.throttled()  # the first 90018: 20 → 18
+        for n in range(18):  # a window at 18 calls/s, every other call refused
+            await limiter.acquire()
+            if n % 2:
+                limiter.throttled()  # inside the window of the first cut: no new cut
+        clock.advance(0.1)
+        limiter.throttled()
+
+    asyncio.run(run())
+    # 9 of 18 got through in the last window: about 8.6 calls/s are left over, not 18
+    through = 9 / limiter.window
+    assert limiter.rate == pytest.approx(through * DECREASE, rel=0.15)
+    assert limiter.rate < 18 * DECREASE / 1.5  # a plain cut from the rate would give 16.2
 
 
 def test_a_requeued_call_goes_to_the_head_of_the_queue(clock: FakeClock):

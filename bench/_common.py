@@ -82,7 +82,11 @@ async def main():
                 n += 1
                 await asyncio.sleep(max(0.0, start + n / qps - loop.time()))
             await asyncio.gather(*pending)
+        started = asyncio.get_running_loop().time()
         await asyncio.gather(*(pace(api) for api in apis))
+        counts["per_api_per_second"] = counts["sent"] / len(apis) / (
+            asyncio.get_running_loop().time() - started
+        )
 asyncio.run(main())
 print(json.dumps(counts), flush=True)
 """
@@ -97,8 +101,9 @@ class Server:
 
 @dataclass
 class Competitor:
-    seen: dict[str, int] = field(default_factory=dict)
-    """Filled when it stops: calls sent, and how many of them came back 90018."""
+    seen: dict[str, float] = field(default_factory=dict)
+    """Filled when it stops: calls sent, how many came back 90018 (refused) or not at all
+    (failed), and the calls a second it sent per API."""
 
 
 def _env() -> dict[str, str]:
@@ -161,7 +166,7 @@ def competing(
                 competitor.seen = json.loads(line)
 
 
-def per_thousand(part: int, whole: int) -> float:
+def per_thousand(part: float, whole: float) -> float:
     return 1000.0 * part / whole if whole else 0.0
 
 

@@ -67,7 +67,7 @@ class Run:
     report: ApplyReport
     converged: bool
     server: Server
-    competitor: dict[str, int]
+    competitor: dict[str, float]
 
 
 # ---------------------------------------------------------------------------- the tenant
@@ -334,7 +334,8 @@ def main() -> None:
     }
     floor = max(calls.values()) / args.qps
     print(
-        f"tenant: {len(live.departments)} departments, {len(live.users)} users; "
+        f"tenant: {len(live.departments)} departments, {len(live.users)} users; desired: "
+        f"{len(desired.departments)} departments, {len(desired.users)} users; "
         f"plan: {len(plan.steps)} steps ({plan.summary.line()}); latency "
         f"{args.latency * 1000:.0f} ± {args.jitter * 1000:.0f} ms; {args.qps:g} QPS per API; "
         f"concurrency {args.concurrency}; {describe_machine()}"
@@ -364,9 +365,11 @@ def main() -> None:
             f"{len(run.report.failed)} | {'yes' if run.converged else 'NO'} |"
         )
         if run.competitor:
-            sent, refused = run.competitor["sent"], run.competitor["refused"]
+            seen = run.competitor
+            sent, refused = int(seen["sent"]), int(seen["refused"])
             print(
-                f"| └ the other process | | | {sent} | {per_thousand(refused, sent):.1f} | | | | |"
+                f"| └ the other process, {seen['per_api_per_second']:.1f} calls/s per API | | | "
+                f"{sent} | {per_thousand(refused, sent):.1f} | | | | |"
             )
 
 

@@ -48,7 +48,7 @@ class Run:
     throttles: int
     org: Org
     server: Server
-    competitor: dict[str, int]
+    competitor: dict[str, float]
 
 
 def seed(sb: Sandbox, departments: int, users: int, rng: random.Random) -> None:
@@ -196,8 +196,12 @@ def main() -> None:
             f"| {per_thousand(run.throttles, total):.1f} | {peak} | {run.cpu:.1f} s |"
         )
         if run.competitor:
-            sent, refused = run.competitor["sent"], run.competitor["refused"]
-            print(f"| └ the other process | | | {sent} | {per_thousand(refused, sent):.1f} | | |")
+            seen = run.competitor
+            sent, refused = int(seen["sent"]), int(seen["refused"])
+            print(
+                f"| └ the other process, {seen['per_api_per_second']:.1f} calls/s per API | | | "
+                f"{sent} | {per_thousand(refused, sent):.1f} | | |"
+            )
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
-"""How close `orgctl apply` comes to DingTalk's rate-limit floor. Run by hand:
+"""How close `orgctl apply` comes to DingTalk's rate-limit floor, under either limiter. By hand:
 
-    .venv/bin/python bench/apply.py [--departments 300] [--users 3000] [--latency 0.03]
+    .venv/bin/python bench/apply.py [--scenario empty|mixed] [--latency 0.03] [--jitter 0.02]
 
-A sandbox tenant is seeded directly, then a desired org is derived from it with about 2,000
-mixed changes: new departments (some nested in new ones), renames, moves and reorders,
-departments deleted after their people move out, managers set, people created, updated,
-moved, pruned, and re-created for a new mobile. Each run starts from a copy of the same seeded
-tenant, served over loopback HTTP by a separate process with per-answer latency and the real
-20 QPS per API limit, and applies the same plan: once with orgctl's executor, once with one
-step in flight at a time (``concurrency=1``). Only the apply is timed (not the read or plan).
+``empty`` (the default): 30 departments (some nested) and 400 people created in an empty tenant.
+``mixed``: a seeded tenant (300 departments, 3,000 people) and a desired org derived from it
+with about 2,000 mixed changes: new departments (some nested in new ones), renames, moves and
+reorders, departments deleted after their people move out, managers set, people created,
+updated, moved, pruned, and re-created for a new mobile.
+
+Each run starts from a copy of the same tenant, served over loopback HTTP by a separate process
+(`_common.served`) with latency and jitter and 20 QPS per API read either strictly (a sliding
+second) or as a token bucket, and applies the same plan with orgctl's executor; one more run on
+the sliding window has a second process spending half of every write API's budget. Only the
+apply is timed (not the read or plan).
 
 The floor is max over APIs of calls / QPS: no executor can beat it without being throttled.
 The phase-barrier floor is what an executor that finishes each phase before the next could
@@ -23,12 +27,13 @@ import dataclasses
 import random
 import shutil
 import sqlite3
-import subprocess
-import sys
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from _common import Server, competing, describe_machine, per_thousand, served
 
 from reconciler.apply.executor import (
     API_OF_ACTION,
@@ -45,35 +50,24 @@ from reconciler.plan.planner import Plan, build_plan
 from reconciler.policy import Policy
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
 
-SERVER = """
-import sys
-from pathlib import Path
-import reconciler.sandbox.server
-from reconciler.sandbox import Sandbox, serve
-db, latency, qps = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-# http.server writes headers and body separately; with Nagle on, the body waits for the
-# client's delayed ACK (~40 ms). --latency should be the only latency measured.
-reconciler.sandbox.server._Handler.disable_nagle_algorithm = True
-sb = Sandbox(Path(db), qps=qps)
-sb.faults.latency = latency
-with serve(sb) as server:
-    print(server.url, flush=True)
-    sys.stdin.read()  # until the bench closes our stdin
-sb.close()
-"""
-
 POLICY = Policy(prune_users=True, prune_departments=True)
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚"
+
+
+WRITES = tuple(f"topapi/v2/{api}" for api in sorted(set(API_OF_ACTION.values())))
 
 
 @dataclass
 class Run:
     label: str
     seconds: float
-    calls: Counter[str]
+    calls: Counter[str]  # every call sent, 90018s included
+    throttles: int
     report: ApplyReport
     converged: bool
+    server: Server
+    competitor: dict[str, float]
 
 
 # ---------------------------------------------------------------------------- the tenant
@@ -184,6 +178,32 @@ def desired_from(live: Org, rng: random.Random, scale: float) -> Org:
     return Org.of(list(depts.values()), list(users.values()))
 
 
+def desired_new(departments: int, users: int, rng: random.Random) -> Org:
+    """``departments`` new departments (a third nested in the others) and ``users`` people."""
+    top = max(1, departments * 2 // 3)
+    depts = [
+        Department(
+            key=f"new{i}",
+            name=f"新部门{i}",
+            parent=ROOT if i < top else f"new{i % top}",
+            order=i,
+        )
+        for i in range(departments)
+    ]
+    people = [
+        User(
+            userid=f"n{i:06d}",
+            name=rng.choice(SURNAMES) + rng.choice(GIVEN),
+            mobile=f"+86-158{i:08d}",
+            departments=(rng.choice(depts).key,),
+            title="工程师",
+            email=f"n{i:06d}@example.com",
+        )
+        for i in range(users)
+    ]
+    return Org.of(depts, people)
+
+
 # ---------------------------------------------------------------------------- one run
 
 
@@ -194,32 +214,50 @@ async def read(url: str, qps: float) -> Org:
 
 async def apply(
     url: str, plan: Plan, live: Org, concurrency: int, qps: float
-) -> tuple[float, Counter[str], ApplyReport]:
-    # The client's own cap on calls in flight, as shipped: a bench-only cap would hide it.
-    client = DingTalkClient(app_key=APP_KEY, app_secret=APP_SECRET, base_url=url, qps=qps)
+) -> tuple[float, DingTalkClient, ApplyReport]:
+    # The client's defaults, as shipped, but for the calls in flight: --concurrency sets both.
+    client = DingTalkClient(
+        app_key=APP_KEY, app_secret=APP_SECRET, base_url=url, qps=qps, max_in_flight=concurrency
+    )
     async with client:
         report = await apply_plan(plan, client, live, clock=SYSTEM_CLOCK, concurrency=concurrency)
-    return report.elapsed, client.calls_made, report  # elapsed: the apply alone, monotonic
+    return report.elapsed, client, report  # elapsed: the apply alone, monotonic
 
 
 def run_once(
-    base: Path, work: Path, label: str, desired: Org, concurrency: int, args: argparse.Namespace
-) -> tuple[Run, Plan]:
-    db = work / f"{label.replace(' ', '_')}.db"
+    base: Path,
+    work: Path,
+    label: str,
+    limiter: str,
+    desired: Org,
+    args: argparse.Namespace,
+    *,
+    rival_qps: float = 0.0,
+) -> tuple[Run, Plan, Org]:
+    db = work / f"run{len(list(work.iterdir()))}.db"
     shutil.copyfile(base, db)
-    command = [sys.executable, "-c", SERVER, str(db), str(args.latency), str(args.qps)]
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as p:
-        assert p.stdout is not None
-        assert p.stdin is not None
-        url = p.stdout.readline().strip()
-        try:
-            live = asyncio.run(read(url, args.qps))
-            plan = build_plan(desired, live, POLICY)
-            seconds, calls, report = asyncio.run(apply(url, plan, live, concurrency, args.qps))
-            converged = build_plan(desired, asyncio.run(read(url, args.qps)), POLICY).empty
-        finally:
-            p.stdin.close()
-    return Run(label, seconds, calls, report, converged), plan
+    with served(
+        db, limiter=limiter, qps=args.qps, latency=args.latency, jitter=args.jitter
+    ) as server:
+        live = asyncio.run(read(server.url, args.qps))
+        plan = build_plan(desired, live, POLICY)
+        time.sleep(1.0)  # the read's calls leave the server's window before the apply starts
+        with competing(server.url, rival_qps, WRITES, (APP_KEY, APP_SECRET)) as rival:
+            seconds, client, report = asyncio.run(
+                apply(server.url, plan, live, args.concurrency, args.qps)
+            )
+        converged = build_plan(desired, asyncio.run(read(server.url, args.qps)), POLICY).empty
+    run = Run(
+        label,
+        seconds,
+        client.calls_made,
+        client.throttles,
+        report,
+        converged,
+        server,
+        rival.seen,
+    )
+    return run, plan, live
 
 
 def phase_barrier_floor(plan: Plan, qps: float) -> float:
@@ -231,51 +269,76 @@ def phase_barrier_floor(plan: Plan, qps: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--departments", type=int, default=300)
-    parser.add_argument("--users", type=int, default=3000)
-    parser.add_argument("--scale", type=float, default=1.0, help="× the ~2,000 changes")
+    parser.add_argument("--scenario", choices=("empty", "mixed"), default="empty")
+    parser.add_argument("--departments", type=int, help="default 30 (empty) / 300 (mixed)")
+    parser.add_argument("--users", type=int, help="default 400 (empty) / 3,000 (mixed)")
+    parser.add_argument("--scale", type=float, default=1.0, help="mixed: × the ~2,000 changes")
     parser.add_argument("--latency", type=float, default=0.03, help="seconds per answer")
+    parser.add_argument("--jitter", type=float, default=0.02, help="± seconds on the latency")
     parser.add_argument("--qps", type=float, default=20.0, help="per API, client and server")
+    parser.add_argument("--limiters", default="sliding,bucket", help="server limiter readings")
+    parser.add_argument(
+        "--rival-share",
+        type=float,
+        default=0.5,
+        help="budget share a second process spends in the last run (0: no such run)",
+    )
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
-    parser.add_argument("--no-serial", action="store_true", help="skip the one-at-a-time run")
+    parser.add_argument("--serial", action="store_true", help="also one step at a time")
     args = parser.parse_args()
+    mixed = args.scenario == "mixed"
+    departments = args.departments or (300 if mixed else 30)
+    users = args.users or (3000 if mixed else 400)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         base = work / "base.db"
         sb = Sandbox(qps=0, clock=FakeClock())  # in memory: seeding is faster than on disk
-        seed(sb, args.departments, args.users, random.Random(42))
+        if mixed:
+            seed(sb, departments, users, random.Random(42))
         with sb.tenant.lock, sqlite3.connect(base) as copy:
             sb.tenant.db.backup(copy)
         sb.close()
+        runs_dir = work / "runs"
+        runs_dir.mkdir()
 
-        # The desired org, derived once from what the seeded tenant reads as.
-        with subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(base), "0", "0"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        ) as p:
-            assert p.stdout is not None
-            assert p.stdin is not None
-            url = p.stdout.readline().strip()
-            live = asyncio.run(read(url, 1000.0))
-            p.stdin.close()
-        desired = desired_from(live, random.Random(7), args.scale)
+        if mixed:
+            # The desired org, derived once from what the seeded tenant reads as.
+            with served(base, limiter="sliding", qps=0, latency=0, jitter=0) as server:
+                live = asyncio.run(read(server.url, 1000.0))
+            desired = desired_from(live, random.Random(7), args.scale)
+        else:
+            desired = desired_new(departments, users, random.Random(7))
 
+        limiters = args.limiters.split(",")
         runs: list[Run] = []
-        first, plan = run_once(base, work, "orgctl", desired, args.concurrency, args)
-        runs.append(first)
-        if not args.no_serial:
-            runs.append(run_once(base, work, "one at a time", desired, 1, args)[0])
+        for kind in limiters:
+            run, plan, live = run_once(base, runs_dir, f"orgctl, {kind}", kind, desired, args)
+            runs.append(run)
+        if args.rival_share > 0:
+            label = f"orgctl, {limiters[0]}, {args.rival_share:.0%} of the budget spent elsewhere"
+            rival_qps = args.qps * args.rival_share
+            runs.append(
+                run_once(base, runs_dir, label, limiters[0], desired, args, rival_qps=rival_qps)[0]
+            )
+        if args.serial:
+            serial = argparse.Namespace(**{**vars(args), "concurrency": 1})
+            runs.append(run_once(base, runs_dir, "one at a time", limiters[0], desired, serial)[0])
 
     planned = Counter(API_OF_ACTION[action_of(s)] for s in plan.steps)
-    calls = {api: n for api, n in first.calls.items() if api != "gettoken"}
+    first = runs[0]
+    calls = {
+        api: n - first.server.seen.get(api, {}).get("refused", 0)
+        for api, n in first.calls.items()
+        if api in WRITES
+    }
     floor = max(calls.values()) / args.qps
     print(
-        f"tenant: {len(live.departments)} departments, {len(live.users)} users; "
+        f"tenant: {len(live.departments)} departments, {len(live.users)} users; desired: "
+        f"{len(desired.departments)} departments, {len(desired.users)} users; "
         f"plan: {len(plan.steps)} steps ({plan.summary.line()}); latency "
-        f"{args.latency * 1000:.0f} ms; {args.qps:g} QPS per API; concurrency {args.concurrency}"
+        f"{args.latency * 1000:.0f} ± {args.jitter * 1000:.0f} ms; {args.qps:g} QPS per API; "
+        f"concurrency {args.concurrency}; {describe_machine()}"
     )
     print()
     print("| API | steps planned | calls made | calls / QPS |")
@@ -288,14 +351,26 @@ def main() -> None:
     print(f"| floor (max) | | | **{floor:.1f} s** |")
     print(f"| phase-barrier floor (Σ phases) | | | {phase_barrier_floor(plan, args.qps):.1f} s |")
     print()
-    print("| executor | wall time | × floor | done | failed | converged |")
-    print("|---|---:|---:|---:|---:|---|")
+    print(
+        "| run | wall time | × floor | calls | 90018 / 1,000 calls | most sent in a sliding "
+        "second | done | failed | converged |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for run in runs:
+        total = sum(n for api, n in run.calls.items() if api in WRITES)
+        peak = max(run.server.seen.get(api, {}).get("peak_sent", 0) for api in WRITES)
         print(
-            f"| {run.label} | {run.seconds:.1f} s | {run.seconds / floor:.2f} | "
-            f"{len(run.report.done)} | {len(run.report.failed)} | "
-            f"{'yes' if run.converged else 'NO'} |"
+            f"| {run.label} | {run.seconds:.1f} s | {run.seconds / floor:.2f} | {total} | "
+            f"{per_thousand(run.throttles, total):.1f} | {peak} | {len(run.report.done)} | "
+            f"{len(run.report.failed)} | {'yes' if run.converged else 'NO'} |"
         )
+        if run.competitor:
+            seen = run.competitor
+            sent, refused = int(seen["sent"]), int(seen["refused"])
+            print(
+                f"| └ the other process, {seen['per_api_per_second']:.1f} calls/s per API | | | "
+                f"{sent} | {per_thousand(refused, sent):.1f} | | | | |"
+            )
 
 
 if __name__ == "__main__":

@@ -1,23 +1,24 @@
-"""How close a full snapshot comes to DingTalk's rate-limit floor. Run by hand:
+"""How close a full snapshot comes to DingTalk's rate-limit floor, under either limiter. By hand:
 
-    .venv/bin/python bench/snapshot.py [--departments 500] [--users 10000] [--latency 0.03]
+    .venv/bin/python bench/snapshot.py [--departments 200] [--users 3000] [--latency 0.03]
+                                       [--jitter 0.02] [--limiters sliding,bucket]
 
 A sandbox tenant is seeded directly (not through the API), then served over loopback HTTP by
-a separate process (so the server does not compete with the client for the GIL) with
-per-answer latency and the real 20 QPS per API limit. The snapshot is read twice: by orgctl's
-client (three concurrent streams) and by the same code allowed one request in flight at a
-time. The floor is max over APIs of calls / QPS: no client can beat it without being throttled.
+a separate process (`_common.served`) with per-answer latency and jitter, and 20 QPS per API
+read either strictly (at most 20 accepted calls in any sliding second) or as a token bucket.
+The snapshot is read by orgctl's client once per limiter, then once more on the sliding
+window while a second process spends half of every API's budget (10 calls a second each).
+
+The floor is max over APIs of calls / QPS: no client can beat it without being throttled. A
+run's calls exclude the 90018s, which are reported per 1,000 calls.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -25,28 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _common import Server, competing, describe_machine, per_thousand, served
+
+from reconciler.clock import FakeClock
 from reconciler.dingtalk import DingTalkClient
 from reconciler.live.snapshot import read_live
 from reconciler.model import Org
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
 
-SERVER = """
-import sys
-from pathlib import Path
-from reconciler.sandbox import Sandbox, serve
-db, latency, qps, errors, throttles = sys.argv[1], *map(float, sys.argv[2:])
-sb = Sandbox(Path(db), qps=qps)
-sb.faults.latency = latency
-sb.faults.error_rate = errors
-sb.faults.throttle_rate = throttles
-with serve(sb) as server:
-    print(server.url, flush=True)
-    sys.stdin.read()  # until the bench closes our stdin
-sb.close()
-"""
-
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚"
+READS = ("topapi/v2/department/listsubid", "topapi/v2/department/get", "topapi/v2/user/list")
 
 
 @dataclass
@@ -54,8 +44,11 @@ class Run:
     label: str
     seconds: float
     cpu: float  # this process's CPU seconds: the client's own cost
-    calls: Counter[str]
+    calls: Counter[str]  # every call sent, 90018s included
+    throttles: int
     org: Org
+    server: Server
+    competitor: dict[str, float]
 
 
 def seed(sb: Sandbox, departments: int, users: int, rng: random.Random) -> None:
@@ -87,7 +80,9 @@ def seed(sb: Sandbox, departments: int, users: int, rng: random.Random) -> None:
         )
 
 
-async def snapshot(url: str, label: str, qps: float, **options: Any) -> Run:
+async def snapshot(
+    url: str, qps: float, **options: Any
+) -> tuple[float, float, DingTalkClient, Org]:
     """One read; ``options`` override the client's defaults (the orgctl runs pass none, so
     they measure what orgctl ships)."""
     client = DingTalkClient(
@@ -97,81 +92,116 @@ async def snapshot(url: str, label: str, qps: float, **options: Any) -> Run:
         started, cpu = time.monotonic(), time.process_time()
         org = await read_live(client)
         seconds, cpu = time.monotonic() - started, time.process_time() - cpu
-    return Run(label, seconds, cpu, client.calls_made, org)
+    return seconds, cpu, client, org
 
 
-def serve_and_read(db: Path, args: argparse.Namespace) -> list[Run]:
-    command = [sys.executable, "-c", SERVER, str(db)]
-    command += map(str, (args.latency, args.qps, args.error_rate, args.throttle_rate))
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as p:
-        assert p.stdout is not None
-        assert p.stdin is not None
-        url = p.stdout.readline().strip()
-        try:
-            runs = [
-                asyncio.run(snapshot(url, f"orgctl (3 streams) #{n + 1}", args.qps))
-                for n in range(args.repeat)
-            ]
-            if not args.no_serial:
-                runs.append(
-                    asyncio.run(snapshot(url, "one call at a time", args.qps, max_in_flight=1))
-                )
-        finally:
-            p.stdin.close()
-    return runs
+def one_run(
+    db: Path,
+    label: str,
+    limiter: str,
+    args: argparse.Namespace,
+    *,
+    rival_qps: float = 0.0,
+    **options: Any,
+) -> Run:
+    with (
+        served(
+            db,
+            limiter=limiter,
+            qps=args.qps,
+            latency=args.latency,
+            jitter=args.jitter,
+            error_rate=args.error_rate,
+            throttle_rate=args.throttle_rate,
+        ) as server,
+        competing(server.url, rival_qps, READS, (APP_KEY, APP_SECRET)) as rival,
+    ):
+        seconds, cpu, client, org = asyncio.run(snapshot(server.url, args.qps, **options))
+    return Run(label, seconds, cpu, client.calls_made, client.throttles, org, server, rival.seen)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--departments", type=int, default=500)
-    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--departments", type=int, default=200)
+    parser.add_argument("--users", type=int, default=3000)
     parser.add_argument("--latency", type=float, default=0.03, help="seconds per answer")
+    parser.add_argument("--jitter", type=float, default=0.02, help="± seconds on the latency")
     parser.add_argument("--qps", type=float, default=20.0, help="per API, client and server")
+    parser.add_argument("--limiters", default="sliding,bucket", help="server limiter readings")
+    parser.add_argument(
+        "--rival-share",
+        type=float,
+        default=0.5,
+        help="budget share spent by a second process in the last run (0: no such run)",
+    )
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of 502 / -1 answers")
     parser.add_argument("--throttle-rate", type=float, default=0.0, help="share of extra 90018")
-    parser.add_argument("--no-serial", action="store_true", help="skip the one-at-a-time run")
-    parser.add_argument(
-        "--repeat", type=int, default=1, help="orgctl runs (a shared machine is noisy)"
-    )
+    parser.add_argument("--serial", action="store_true", help="also one call at a time")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "sandbox.db"
         started = time.monotonic()
-        sb = Sandbox(qps=args.qps)  # in memory: seeding is much faster than on disk
+        sb = Sandbox(qps=0, clock=FakeClock())  # in memory: seeding is much faster than on disk
         seed(sb, args.departments, args.users, random.Random(42))
         with sb.tenant.lock, sqlite3.connect(db) as copy:
             sb.tenant.db.backup(copy)
         sb.close()
         seeded = time.monotonic() - started
-        runs = serve_and_read(db, args)
+        limiters = args.limiters.split(",")
+        runs = [one_run(db, f"orgctl, {kind}", kind, args) for kind in limiters]
+        if args.rival_share > 0:
+            runs.append(
+                one_run(
+                    db,
+                    f"orgctl, {limiters[0]}, {args.rival_share:.0%} of the budget spent elsewhere",
+                    limiters[0],
+                    args,
+                    rival_qps=args.qps * args.rival_share,
+                )
+            )
+        if args.serial:
+            runs.append(one_run(db, "one call at a time", limiters[0], args, max_in_flight=1))
 
     first = runs[0]
     assert all(r.org == first.org for r in runs), "the runs read different directories"
-    apis = sorted(api for api in first.calls if api != "gettoken")
-    floor = max(first.calls[api] for api in apis) / args.qps
+    minimum = {
+        api: first.calls[api] - first.server.seen.get(api, {}).get("refused", 0) for api in READS
+    }
+    floor = max(minimum.values()) / args.qps
     print(
         f"tenant: {len(first.org.departments)} departments, {len(first.org.users)} users "
-        f"(seeded in {seeded:.1f} s); latency {args.latency * 1000:.0f} ms; "
-        f"{args.qps:g} QPS per API; faults: {args.error_rate:.0%} errors, "
-        f"{args.throttle_rate:.0%} extra throttles; "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        f"(seeded in {seeded:.1f} s); latency {args.latency * 1000:.0f} ± "
+        f"{args.jitter * 1000:.0f} ms; {args.qps:g} QPS per API; faults: "
+        f"{args.error_rate:.0%} errors, {args.throttle_rate:.0%} extra throttles; "
+        f"{describe_machine()}"
     )
     print()
     print("| API | calls | calls / QPS |")
     print("|---|---:|---:|")
-    for api in apis:
-        print(f"| `{api}` | {first.calls[api]} | {first.calls[api] / args.qps:.1f} s |")
+    for api in READS:
+        print(f"| `{api}` | {minimum[api]} | {minimum[api] / args.qps:.1f} s |")
     print(f"| floor (max) | | **{floor:.1f} s** |")
     print()
-    print("| client | wall time | × floor | calls (incl. retries) | client CPU |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| run | wall time | × floor | calls | 90018 / 1,000 calls | most sent in a "
+        "sliding second | client CPU |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for run in runs:
-        total = sum(n for api, n in run.calls.items() if api != "gettoken")
+        total = sum(run.calls[api] for api in READS)
+        peak = max(run.server.seen.get(api, {}).get("peak_sent", 0) for api in READS)
         print(
             f"| {run.label} | {run.seconds:.1f} s | {run.seconds / floor:.2f} | {total} "
-            f"| {run.cpu:.1f} s |"
+            f"| {per_thousand(run.throttles, total):.1f} | {peak} | {run.cpu:.1f} s |"
         )
+        if run.competitor:
+            seen = run.competitor
+            sent, refused = int(seen["sent"]), int(seen["refused"])
+            print(
+                f"| └ the other process, {seen['per_api_per_second']:.1f} calls/s per API | | | "
+                f"{sent} | {per_thousand(refused, sent):.1f} | | |"
+            )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@
     │   ├── OutcomeUnknownError      a write timed out or the connection dropped after sending:
     │   │                            it may or may not have happened; read before retrying
     │   └── TerminalError            retrying cannot help (60003, 60104, 50004, …)
-    │       └── QuotaExhaustedError  90020: the monthly API quota is spent
+    │       ├── QuotaExhaustedError  90020: the monthly API quota is spent
+    │       └── MissingPermissionError  60011, 88/60011: .permission names what the app lacks
     ├── SnapshotError                the live directory could not be read completely
     ├── UnsafePlanError              a safety rule refused the plan (exit 3)
     ├── StalePlanError               a saved plan no longer matches live state (exit 4)
@@ -112,6 +113,14 @@ class TerminalError(DingTalkError):
 
 class QuotaExhaustedError(TerminalError):
     pass
+
+
+class MissingPermissionError(TerminalError):
+    def __init__(self, api: str, errcode: int | None, errmsg: str, permission: str) -> None:
+        super().__init__(
+            api, errcode, errmsg, f"the app lacks the permission {permission}: add it (权限管理)"
+        )
+        self.permission = permission
 
 
 class SnapshotError(OrgctlError):

@@ -49,6 +49,7 @@ async def make_plan(
 ) -> PlanResult:
     """Raises ConfigError (bad YAML, or a desired state live cannot reach) or SnapshotError."""
     desired, policy = load_desired(org_dir)
+    client.set_qps(policy.qps)  # rate_limit.qps: the client was made before the policy was read
     live = await read_live(client, progress=progress, read_managers=managers_to_read(desired))
     plan = build_plan(desired, live, policy)
     violations = tuple(check_safety(plan, policy, force=force))

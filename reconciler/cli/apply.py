@@ -77,7 +77,7 @@ def apply(
 ) -> None:
     """Make DingTalk match the YAML: re-read it, plan, check safety, confirm, apply."""
     with reported():
-        target = open_target(sandbox=sandbox)
+        target = open_target(sandbox=sandbox, concurrency=concurrency)
         out(target.description)
         code = asyncio.run(_apply(target, org_dir, yes, plan_file, force, concurrency))
     if code:

@@ -13,6 +13,10 @@ Retries (reference §5.3, design §8):
   tries again, so no write ever runs twice blindly;
 * token errors (40014 42001 40001 33001 41001, and 88 wrapping 40014/42001) refresh the token
   and retry once, without backoff;
+* a per-second QPS throttle (90018, 90002) puts that one call back at the head of its API's
+  queue for the next free slot, and the API's limiter slows down adaptively
+  (`reconciler.dingtalk.ratelimit`); the rest of the API keeps going. Only after
+  ``MAX_REQUEUES`` throttles in a row does the call back off like other retryable errors;
 * the IP ban body ``{"status":1111,"wait":N}`` pauses every API of this client for N minutes;
 * 90020 (monthly quota spent) is terminal.
 """
@@ -55,8 +59,11 @@ BACKOFF_MAX = 30.0
 """No single backoff sleep is longer than this (the IP ban's wait is separate)."""
 BACKOFF_JITTER = 0.5
 """A sleep is ``base × (1 + U[0, 0.5))``: concurrent retries spread out instead of colliding."""
-THROTTLE_HOLD = 1.0
-"""After a QPS throttle the API's limiter grants nothing for a second (the window length)."""
+MAX_REQUEUES = 20
+"""A call throttled this many times in a row backs off instead (the limiter halves its rate
+within a few requeues, so only a budget spent almost entirely elsewhere gets here)."""
+DEFAULT_MAX_IN_FLIGHT = 48
+"""Calls in flight at once over all APIs: 20 QPS × 3 streams × up to 800 ms of latency."""
 TOKEN_REFRESH_MARGIN = 600.0
 """Fetch a new token this long before the old one expires (the calling guide says ~10 min)."""
 
@@ -106,7 +113,7 @@ class DingTalkClient:
         qps: float = 20.0,
         max_tries: int = 6,
         timeout: float = 10.0,
-        max_in_flight: int = 48,  # see apply.DEFAULT_CONCURRENCY: 20 QPS × latency per API
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         rng: random.Random | None = None,
     ) -> None:
         if max_tries < 1:
@@ -119,7 +126,6 @@ class DingTalkClient:
         self._app_secret = app_secret
         self.base_url = base_url.rstrip("/")
         self.clock = clock
-        self.qps = qps
         self.max_tries = max_tries
         self.max_in_flight = max_in_flight
         self.calls_made: Counter[str] = Counter()
@@ -156,6 +162,22 @@ class DingTalkClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    @property
+    def qps(self) -> float:
+        """Calls per second per API this client allows itself at most."""
+        return self._limiters.qps
+
+    def set_qps(self, qps: float) -> None:
+        """Take ``rate_limit.qps`` from the policy, which is read after the client is made."""
+        if qps != self._limiters.qps:
+            log.info("rate limit: %g calls per second per API (orgctl.yaml)", qps)
+        self._limiters.set_qps(qps)
+
+    @property
+    def throttles(self) -> int:
+        """QPS throttles (90018, 90002) this client was answered, over all APIs."""
+        return self._limiters.throttles
 
     # ------------------------------------------------------------------ the one entry point
 
@@ -212,22 +234,36 @@ class DingTalkClient:
         params: dict[str, str],
         json: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        await self._wait_out_ip_ban()
-        await self._limiters[api].acquire()
-        async with self._in_flight:
-            self.calls_made[api] += 1
+        limiter = self._limiters[api]
+        requeues = 0
+        while True:
+            await self._wait_out_ip_ban()
+            await limiter.acquire(first=requeues > 0)
+            async with self._in_flight:
+                self.calls_made[api] += 1
+                try:
+                    response = await self._http.request(method, path, params=params, json=json)
+                except _NOT_SENT as exc:
+                    raise TransportError(api, None, _describe(exc, "not sent")) from None
+                except httpx.TransportError as exc:
+                    # The request left (or may have): a read may simply be sent again, a write
+                    # may have been executed already.
+                    what = _describe(exc, "no complete response")
+                    if write:
+                        raise OutcomeUnknownError(api, None, what) from None
+                    raise TransportError(api, None, what) from None
             try:
-                response = await self._http.request(method, path, params=params, json=json)
-            except _NOT_SENT as exc:
-                raise TransportError(api, None, _describe(exc, "not sent")) from None
-            except httpx.TransportError as exc:
-                # The request left (or may have): a read may simply be sent again, a write
-                # may have been executed already.
-                what = _describe(exc, "no complete response")
-                if write:
-                    raise OutcomeUnknownError(api, None, what) from None
-                raise TransportError(api, None, what) from None
-        return self._parse(api, write, response)
+                return self._parse(api, write, response)
+            except ThrottledError as error:
+                if error.errcode not in errcodes.QPS_THROTTLE_ERRCODES:
+                    raise
+                # DingTalk did not run the call (so even a write is safe to resend), and its
+                # window is one second: the next free slot will do, without holding back the
+                # whole API as a backoff would.
+                limiter.throttled()
+                requeues += 1
+                if requeues >= MAX_REQUEUES:
+                    raise
 
     def _parse(self, api: str, write: bool, response: httpx.Response) -> dict[str, Any]:
         try:
@@ -260,8 +296,6 @@ class DingTalkClient:
     def _after_throttle(self, api: str, error: ThrottledError) -> None:
         if error.wait > 0:
             self._banned_until = max(self._banned_until, self.clock.monotonic() + error.wait)
-        elif error.errcode in errcodes.THROTTLE_ERRCODES:
-            self._limiters[api].hold(THROTTLE_HOLD)
 
     async def _wait_out_ip_ban(self) -> None:
         wait = self._banned_until - self.clock.monotonic()
@@ -364,7 +398,8 @@ class DingTalkClient:
         return users, next_cursor
 
     async def get_user(self, userid: str) -> dict[str, Any] | None:
-        """The raw ``result`` of ``user/get``, or None when DingTalk says 60121 (not found)."""
+        """The raw ``result`` of ``user/get``, or None when DingTalk says not found (60121, or
+        33012 as the user/get page documents it)."""
         api = "topapi/v2/user/get"
         data = await self._call_unless_not_found(api, {"userid": userid, "language": "zh_CN"})
         return None if data is None else _result(data, api)
@@ -379,11 +414,12 @@ class DingTalkClient:
     async def _call_unless_not_found(
         self, api: str, body: Mapping[str, Any]
     ) -> dict[str, Any] | None:
-        """`call`, or None when DingTalk answers 60121 (no such active member)."""
+        """`call`, or None when DingTalk answers "no such active member" (60121; 33012 on
+        user/get)."""
         try:
             return await self.call(api, body)
         except TerminalError as error:
-            if error.errcode == errcodes.NOT_FOUND:
+            if errcodes.is_not_found(api, error.errcode):
                 return None
             raise
 

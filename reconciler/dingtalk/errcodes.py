@@ -8,6 +8,7 @@ cause is in ``sub_code``. The IP-level ban has no errcode at all: its body is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from reconciler.dingtalk.redact import redact
 from reconciler.errors import (
     BusyError,
     DingTalkError,
+    MissingPermissionError,
     QuotaExhaustedError,
     TerminalError,
     ThrottledError,
@@ -25,6 +27,17 @@ OK = 0
 BUSY = -1  # 系统繁忙: "retry a little later, at most 3 times"
 GATEWAY_WRAPPER = 88  # 鉴权异常: the cause is in sub_code
 NOT_FOUND = 60121  # 找不到该用户; also left / not yet joined / other org
+INVALID_USERID = 33012  # 无效的userId: what the user/get and user/delete pages document
+NOT_FOUND_ERRCODES: Mapping[str, frozenset[int]] = {
+    "topapi/v2/user/get": frozenset({NOT_FOUND, INVALID_USERID}),
+    "topapi/v2/user/delete": frozenset({NOT_FOUND, INVALID_USERID}),
+}
+"""An unknown userid: the FAQ says 60121, the user/get and user/delete pages say 33012. Other
+APIs answer 60121 only (33012 elsewhere is a malformed userid, not an absent one)."""
+BAD_PARAMETER_ERRCODES = frozenset({40035, 400002})
+"""不合法的参数: 40035 on the old pages, 400002 on several v2 pages (department/get,
+listsubid, getbymobile, user/get, user/delete). Terminal either way."""
+NO_PERMISSION = 60011
 DEPT_OUT_OF_SCOPE = 50004
 USER_OUT_OF_SCOPE = 50002
 QUOTA_EXHAUSTED = 90020
@@ -46,8 +59,33 @@ TOKEN_SUB_CODES = frozenset({"40014", "42001"})
 PERMISSION_SUB_CODES = frozenset({"60011"})
 """errcode 88 wrapping "no permission for this API": retrying cannot help."""
 
+PERMISSION_OF_API: Mapping[str, str] = {
+    "topapi/v2/department/listsubid": "qyapi_get_department_list",
+    "topapi/v2/department/get": "qyapi_get_department_list",
+    "topapi/v2/user/list": "qyapi_get_department_member",
+    "topapi/v2/user/get": "qyapi_get_member",
+    "topapi/v2/user/getbymobile": "qyapi_get_member_by_mobile",
+    "topapi/v2/department/create": "qyapi_manage_addresslist",
+    "topapi/v2/department/update": "qyapi_manage_addresslist",
+    "topapi/v2/department/delete": "qyapi_manage_addresslist",
+    "topapi/v2/user/create": "qyapi_manage_addresslist",
+    "topapi/v2/user/update": "qyapi_manage_addresslist",
+    "topapi/v2/user/delete": "qyapi_manage_addresslist",
+    "attendance/list": "qyapi_get_attendance_data",
+    "attendance/listRecord": "qyapi_get_attendance_data",
+}
+"""The permission point (权限点) each API needs, as the API pages name them: named in a 60011
+error when DingTalk's answer does not name it itself."""
+
+_PERMISSION_CODE = re.compile(r"\b(qyapi_[a-z_]+|[A-Z][A-Za-z]+(?:\.[A-Z][A-Za-z]+){2,})\b")
+"""A permission point in an error message: ``qyapi_get_member`` or ``Contact.User.Read``."""
+
 THROTTLE_ERRCODES = frozenset({90018, 90002, 90005, 90006, 90019})
 """Per app/API QPS (90018), global per API (90002), per minute (90005/90006), ISV (90019)."""
+
+QPS_THROTTLE_ERRCODES = frozenset({90018, 90002})
+"""Per-second throttles (per app and API, global per API): the window is one second, so the
+call may go again in the next free slot; the per-minute ones (90005/90006) back off."""
 
 HINTS: Mapping[int, str] = {
     40001: "check DINGTALK_APP_KEY and DINGTALK_APP_SECRET",
@@ -131,9 +169,26 @@ def classify(api: str, body: Mapping[str, Any]) -> DingTalkError | None:
         if sub_code in TOKEN_SUB_CODES:
             return TokenError(api, errcode, errmsg)
         if sub_code in PERMISSION_SUB_CODES:
-            return TerminalError(api, errcode, errmsg, HINTS[60011])
+            return _missing_permission(api, errcode, errmsg, body)
         # HS: 88 often accompanies short throttling bursts lasting about a second.
         return ThrottledError(api, errcode, errmsg)
+    if errcode == NO_PERMISSION:
+        return _missing_permission(api, errcode, errmsg, body)
     if errcode == QUOTA_EXHAUSTED:
         return QuotaExhaustedError(api, errcode, errmsg, HINTS[QUOTA_EXHAUSTED])
     return TerminalError(api, errcode, errmsg, HINTS.get(errcode, ""))
+
+
+def is_not_found(api: str, errcode: int | None) -> bool:
+    """Whether ``errcode`` from ``api`` means "no such (active) user"."""
+    return errcode in NOT_FOUND_ERRCODES.get(api.strip("/"), frozenset({NOT_FOUND}))
+
+
+def _missing_permission(
+    api: str, errcode: int, errmsg: str, body: Mapping[str, Any]
+) -> MissingPermissionError:
+    # The answer may name the permission point (sub_msg, errmsg); else the API's page does.
+    said = " ".join(redact(str(body.get(k, ""))) for k in ("sub_msg", "submsg", "errmsg"))
+    named = _PERMISSION_CODE.search(said)
+    permission = named.group(1) if named else PERMISSION_OF_API.get(api.strip("/"), "")
+    return MissingPermissionError(api, errcode, errmsg, permission or "this API needs")

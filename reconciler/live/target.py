@@ -85,8 +85,13 @@ def open_target(
     env: Mapping[str, str] = os.environ,
     state_dir: Path | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    concurrency: int | None = None,
 ) -> Target:
-    """Pick the tenant from the environment (see the module docstring) and open a client."""
+    """Pick the tenant from the environment (see the module docstring) and open a client.
+    ``concurrency``: the client's calls in flight at once (`--concurrency`); None: its default.
+    The rate limit (``rate_limit.qps``) reaches the client once the policy is read
+    (`DingTalkClient.set_qps`)."""
+    options: dict[str, Any] = {} if concurrency is None else {"max_in_flight": concurrency}
     home = state_dir if state_dir is not None else Path(env.get(HOME_VAR) or DEFAULT_STATE_DIR)
     app_key = env.get(APP_KEY_VAR, "").strip()
     app_secret = env.get(APP_SECRET_VAR, "").strip()
@@ -94,9 +99,10 @@ def open_target(
         why = "--sandbox"
         if app_key or app_secret:
             why += f"; {APP_KEY_VAR}/{APP_SECRET_VAR} ignored"
-        return _sandbox_target(home, clock, why)
+        return _sandbox_target(home, clock, why, options)
     if app_key and app_secret:
-        return _real_target(home, clock, app_key, app_secret, env.get(BASE_URL_VAR, ""))
+        base_url = env.get(BASE_URL_VAR, "")
+        return _real_target(home, clock, app_key, app_secret, base_url, options)
     if app_key or app_secret:
         missing = APP_SECRET_VAR if app_key else APP_KEY_VAR
         present = APP_KEY_VAR if app_key else APP_SECRET_VAR
@@ -109,7 +115,7 @@ def open_target(
             f"CI is set and neither {APP_KEY_VAR} nor {APP_SECRET_VAR} is: refusing to fall "
             "back to the sandbox tenant in CI; pass --sandbox to use it on purpose"
         )
-    return _sandbox_target(home, clock, f"no {APP_KEY_VAR} set")
+    return _sandbox_target(home, clock, f"no {APP_KEY_VAR} set", options)
 
 
 def sandbox_client(sandbox: Sandbox, clock: Clock, **options: Any) -> DingTalkClient:
@@ -131,7 +137,7 @@ def _is_ci(env: Mapping[str, str]) -> bool:
     return env.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def _sandbox_target(home: Path, clock: Clock, why: str) -> Target:
+def _sandbox_target(home: Path, clock: Clock, why: str, options: dict[str, Any]) -> Target:
     from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
 
     db_path = home / SANDBOX_DB
@@ -140,7 +146,7 @@ def _sandbox_target(home: Path, clock: Clock, why: str) -> Target:
     except (OSError, sqlite3.Error) as error:
         raise TargetError(f"cannot open the sandbox tenant at {_show(db_path)}: {error}") from None
     return Target(
-        client=sandbox_client(sb, clock),
+        client=sandbox_client(sb, clock, **options),
         description=f"target: sandbox tenant {_show(db_path)} ({why})",
         sandbox=sb,
         state_dir=home,
@@ -148,10 +154,19 @@ def _sandbox_target(home: Path, clock: Clock, why: str) -> Target:
     )
 
 
-def _real_target(home: Path, clock: Clock, app_key: str, app_secret: str, base_url: str) -> Target:
+def _real_target(
+    home: Path,
+    clock: Clock,
+    app_key: str,
+    app_secret: str,
+    base_url: str,
+    options: dict[str, Any],
+) -> Target:
     base_url = base_url.strip().rstrip("/") or DEFAULT_BASE_URL
     host = _check_base_url(base_url)
-    client = DingTalkClient(app_key=app_key, app_secret=app_secret, base_url=base_url, clock=clock)
+    client = DingTalkClient(
+        app_key=app_key, app_secret=app_secret, base_url=base_url, clock=clock, **options
+    )
     return Target(
         client=client,
         description=f"target: DingTalk {base_url} (app key {app_key})",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -13,9 +14,11 @@ import pytest
 
 from reconciler.clock import FakeClock
 from reconciler.dingtalk import DingTalkClient
-from reconciler.dingtalk.client import BACKOFF_MAX
+from reconciler.dingtalk.client import BACKOFF_MAX, MAX_REQUEUES
+from reconciler.dingtalk.ratelimit import DECREASE, WINDOW_MARGIN
 from reconciler.errors import (
     BusyError,
+    MissingPermissionError,
     OutcomeUnknownError,
     QuotaExhaustedError,
     TerminalError,
@@ -30,6 +33,8 @@ T = TypeVar("T")
 LIST = "topapi/v2/user/list"
 CREATE_USER = "topapi/v2/user/create"
 THROTTLED = {"errcode": 90018, "errmsg": "请求的QPS超出限制"}
+PER_MINUTE = {"errcode": 90006, "errmsg": "该API调用次数超过每分钟限制"}
+INTERVAL = (1.0 + WINDOW_MARGIN) / 20  # the limiter's spacing at 20 QPS
 
 
 def run(client: DingTalkClient, work: Callable[[DingTalkClient], Awaitable[T]]) -> T:
@@ -145,13 +150,53 @@ def test_quota_exhausted_has_its_own_type(fake: FakeDingTalk, clock: FakeClock):
 def test_a_throttle_burst_is_survived_with_jittered_exponential_backoff(
     fake: FakeDingTalk, clock: FakeClock
 ):
-    fake.script(LIST, THROTTLED, THROTTLED, {"errcode": 88, "errmsg": "too fast"}, THROTTLED)
+    fake.script(LIST, PER_MINUTE, PER_MINUTE, {"errcode": 88, "errmsg": "too fast"}, PER_MINUTE)
     users, cursor = run(make_client(fake, clock), lambda c: c.list_users_page(2))
     assert [u["userid"] for u in users] == ["zhangsan"]
     assert cursor is None
     assert len(fake.calls(LIST)) == 5
     assert len(clock.sleeps) == 4
     assert_backoff(clock.sleeps)
+
+
+def test_a_qps_throttle_resends_that_call_in_the_next_slot_without_backoff(
+    fake: FakeDingTalk, clock: FakeClock, caplog: pytest.LogCaptureFixture
+):
+    fake.script(LIST, THROTTLED, {"errcode": "90002", "errmsg": "qps"}, THROTTLED)
+    client = make_client(fake, clock)
+    with caplog.at_level(logging.INFO, logger="reconciler.dingtalk"):
+        users, _ = run(client, lambda c: c.list_users_page(2))
+    assert [u["userid"] for u in users] == ["zhangsan"]
+    assert len(fake.calls(LIST)) == 4
+    assert client.throttles == 3
+    assert max(clock.sleeps) < 0.1  # the limiter's spacing only: no one-second hold, no backoff
+    assert "throttled (90018)" in caplog.text
+    assert "slowing to 18.0" in caplog.text
+
+
+def test_a_throttle_does_not_hold_back_the_rest_of_the_api(fake: FakeDingTalk, clock: FakeClock):
+    fake.script(LIST, THROTTLED)
+    client = make_client(fake, clock)
+    start = clock.monotonic()
+
+    async def work(c: DingTalkClient) -> None:
+        await asyncio.gather(*(c.list_users_page(2) for _ in range(40)))
+
+    run(client, work)
+    assert len(fake.calls(LIST)) == 41
+    # 41 calls: under 41 slots at the slowed rate, far from the 1 s the old hold cost on top
+    assert clock.monotonic() - start < 41 * (1.0 + WINDOW_MARGIN) / (20 * DECREASE)
+
+
+def test_a_call_throttled_again_and_again_backs_off_in_the_end(
+    fake: FakeDingTalk, clock: FakeClock
+):
+    fake.script(LIST, *([THROTTLED] * (2 * MAX_REQUEUES)))
+    client = make_client(fake, clock, max_tries=2)
+    with pytest.raises(ThrottledError):
+        run(client, lambda c: c.list_users_page(2))
+    assert len(fake.calls(LIST)) == 2 * MAX_REQUEUES
+    assert sum(1 for s in clock.sleeps if s >= 1.0) == 1  # one backoff between the two tries
 
 
 def test_a_5xx_and_transport_burst_on_a_read_is_survived(fake: FakeDingTalk, clock: FakeClock):
@@ -170,7 +215,7 @@ def test_a_5xx_and_transport_burst_on_a_read_is_survived(fake: FakeDingTalk, clo
 
 
 def test_backoff_is_bounded_and_retries_stop_after_max_tries(fake: FakeDingTalk, clock: FakeClock):
-    fake.script(LIST, *([THROTTLED] * 12))
+    fake.script(LIST, *([PER_MINUTE] * 12))
     client = make_client(fake, clock, max_tries=10)
     with pytest.raises(ThrottledError):
         run(client, lambda c: c.list_users_page(2))
@@ -193,7 +238,7 @@ def test_an_expired_token_is_refreshed_once_and_the_call_retried(
     assert run(client, work) == [2]
     assert fake.tokens_issued == 2
     assert client.calls_made["topapi/v2/department/listsubid"] == 3
-    assert all(s <= 0.05 + 1e-9 for s in clock.sleeps)  # only the limiter's: no backoff
+    assert all(s <= INTERVAL + 1e-9 for s in clock.sleeps)  # only the limiter's: no backoff
 
 
 def test_a_token_error_wrapped_in_88_also_refreshes(fake: FakeDingTalk, clock: FakeClock):
@@ -204,7 +249,7 @@ def test_a_token_error_wrapped_in_88_also_refreshes(fake: FakeDingTalk, clock: F
     assert cursor is None
     assert fake.tokens_issued == 2
     assert len(fake.calls(LIST)) == 2
-    assert all(s <= 0.05 + 1e-9 for s in clock.sleeps)  # only the limiter's: no backoff
+    assert all(s <= INTERVAL + 1e-9 for s in clock.sleeps)  # only the limiter's: no backoff
 
 
 def test_a_token_rejected_twice_is_an_error_not_a_loop(fake: FakeDingTalk, clock: FakeClock):
@@ -420,6 +465,33 @@ def test_not_found_reads_answer_none(fake: FakeDingTalk, clock: FakeClock):
     assert found["name"] == "张三"
     assert no_userid is None
     assert userid == "zhangsan"
+
+
+def test_33012_on_user_get_means_not_found_but_400002_is_an_error(
+    fake: FakeDingTalk, clock: FakeClock
+):
+    fake.script("topapi/v2/user/get", {"errcode": 33012, "errmsg": "无效的userId"})
+    fake.script("topapi/v2/user/get", {"errcode": 400002, "errmsg": "参数错误"})
+
+    async def work(c: DingTalkClient) -> Any:
+        assert await c.get_user("nobody") is None
+        return await c.get_user("")
+
+    with pytest.raises(TerminalError) as caught:
+        run(make_client(fake, clock), work)
+    assert caught.value.errcode == 400002
+    assert len(fake.calls("topapi/v2/user/get")) == 2  # neither retried
+
+
+def test_a_wrapped_missing_permission_names_it_and_is_not_retried(
+    fake: FakeDingTalk, clock: FakeClock
+):
+    fake.script(
+        CREATE_USER, {"errcode": 88, "sub_code": "60011", "sub_msg": "没有调用该接口的权限"}
+    )
+    with pytest.raises(MissingPermissionError, match="qyapi_manage_addresslist"):
+        run(make_client(fake, clock), lambda c: c.create_user({"name": "x", "mobile": "1"}))
+    assert len(fake.calls(CREATE_USER)) == 1
 
 
 def test_in_flight_requests_are_capped(clock: FakeClock):

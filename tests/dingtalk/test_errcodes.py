@@ -10,6 +10,7 @@ from reconciler.dingtalk import errcodes
 from reconciler.dingtalk.redact import register_secret
 from reconciler.errors import (
     BusyError,
+    MissingPermissionError,
     QuotaExhaustedError,
     TerminalError,
     ThrottledError,
@@ -36,7 +37,14 @@ API = "topapi/v2/user/list"
         ({"errcode": 41001}, TokenError, 41001),
         ({"errcode": 88, "sub_code": "40014", "errmsg": "x"}, TokenError, 88),
         ({"errcode": 88, "errmsg": "ding talk error[subcode=42001,submsg=超时]"}, TokenError, 88),
-        ({"errcode": 88, "sub_code": "60011", "errmsg": "没有调用该接口的权限"}, TerminalError, 88),
+        (
+            {"errcode": 88, "sub_code": "60011", "errmsg": "没有调用该接口的权限"},
+            MissingPermissionError,
+            88,
+        ),
+        ({"errcode": 60011, "errmsg": "没有调用该接口的权限"}, MissingPermissionError, 60011),
+        ({"errcode": 400002, "errmsg": "参数错误"}, TerminalError, 400002),
+        ({"errcode": 33012, "errmsg": "无效的userId"}, TerminalError, 33012),
         ({"errcode": 88, "sub_code": "90018", "errmsg": "too fast"}, ThrottledError, 88),
         ({"errcode": 90020, "errmsg": "本月api调用量已超过限制"}, QuotaExhaustedError, 90020),
         ({"errcode": 50004, "errmsg": "部门不在授权范围内"}, TerminalError, 50004),
@@ -104,3 +112,68 @@ def test_a_secret_echoed_in_errmsg_is_masked_in_the_error():
 def test_type_erased_integers_parse_and_nothing_else_does(value: object, expected: int | None):
     # "²".isdigit() is True but int("²") raises: the snapshot's own parser used to crash on it.
     assert errcodes.parse_int(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("api", "errcode", "not_found"),
+    [
+        ("topapi/v2/user/get", 60121, True),
+        ("topapi/v2/user/get", 33012, True),  # what the user/get page documents
+        ("topapi/v2/user/delete", 33012, True),
+        ("/topapi/v2/user/delete/", 60121, True),
+        ("topapi/v2/user/getbymobile", 60121, True),
+        ("topapi/v2/user/getbymobile", 33012, False),
+        ("topapi/v2/user/update", 33012, False),  # elsewhere 33012 is a malformed userid
+        ("topapi/v2/user/get", 400002, False),
+        ("topapi/v2/user/get", None, False),
+    ],
+)
+def test_not_found_reads_both_documented_errcodes_where_documented(
+    api: str, errcode: int | None, not_found: bool
+):
+    assert errcodes.is_not_found(api, errcode) is not_found
+
+
+@pytest.mark.parametrize("errcode", [40035, 400002])
+def test_both_bad_parameter_errcodes_are_terminal(errcode: int):
+    assert errcode in errcodes.BAD_PARAMETER_ERRCODES
+    error = errcodes.classify("topapi/v2/department/get", {"errcode": errcode, "errmsg": "x"})
+    assert type(error) is TerminalError
+
+
+@pytest.mark.parametrize(
+    ("api", "body", "permission"),
+    [
+        # named by the API when the answer does not say
+        ("topapi/v2/user/create", {"errcode": 88, "sub_code": "60011"}, "qyapi_manage_addresslist"),
+        (
+            "topapi/v2/user/get",
+            {"errcode": 60011, "errmsg": "没有调用该接口的权限"},
+            "qyapi_get_member",
+        ),
+        (
+            "topapi/v2/department/get",
+            {
+                "errcode": 88,
+                "sub_code": "60011",
+                "sub_msg": "应用尚未开通所需的权限：[qyapi_get_department_list]",
+                "errmsg": "ding talk error[subcode=60011,submsg=没有调用该接口的权限]",
+            },
+            "qyapi_get_department_list",
+        ),
+        # named by the answer, even on an API we have no table entry for
+        (
+            "topapi/v2/other",
+            {
+                "errcode": 88,
+                "errmsg": "ding talk error[subcode=60011,submsg=requires Contact.User.Read]",
+            },
+            "Contact.User.Read",
+        ),
+    ],
+)
+def test_a_missing_permission_is_named(api: str, body: dict[str, Any], permission: str):
+    error = errcodes.classify(api, body)
+    assert isinstance(error, MissingPermissionError)
+    assert error.permission == permission
+    assert permission in str(error)

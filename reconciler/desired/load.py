@@ -40,7 +40,7 @@ from reconciler.errors import ConfigError, Problem
 from reconciler.gcpause import gc_paused
 from reconciler.model import ROOT, Department, DeptKey, Location, Org, User, UserId
 from reconciler.phone import InvalidMobile, normalize_mobile
-from reconciler.policy import DEFAULT_POLICY, Policy, Safety
+from reconciler.policy import DEFAULT_POLICY, Policy, Safety, TenantTraits
 
 if TYPE_CHECKING:  # imported when first needed: see _validator
     from jsonschema import Draft202012Validator, ValidationError
@@ -366,6 +366,7 @@ def _read_policy(
         ),
         qps=float((data.get("rate_limit") or {}).get("qps", DEFAULT_POLICY.qps)),
         timezone=timezone,
+        tenant=TenantTraits(**(data.get("tenant") or {})),  # the schema checked its keys
     )
 
 

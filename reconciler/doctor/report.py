@@ -125,46 +125,39 @@ class Burst:
     """The answers of the rate-limit burst on one API (see `classify_burst`)."""
 
     qps: int
-    first_passed: int
-    """Of the `qps` calls sent at once on an idle API."""
-    extra_passed: bool
-    """The call sent right after them, in the same instant."""
-    later_passed: int
+    sent: int
+    """Calls sent at once on an idle API: a few more than `qps`."""
+    passed: int
     later_sent: int
-    """Calls sent half a second after the first one."""
+    later_passed: int
+    """Calls sent half a second after the first ones."""
 
 
 def classify_burst(burst: Burst) -> tuple[RateLimitKind, str]:
     """``sliding``, ``bucket`` or ``unknown``, and why.
 
-    `qps` calls at once fill either limiter; one more in the same instant must be refused by
-    both (else the limit is above `qps`, or not per API). Half a second later a token bucket
-    has refilled `qps / 2` tokens, so the later calls pass; a sliding window still holds the
-    first `qps` arrivals, so they are refused.
+    A few more than `qps` calls at once: either limiter lets `qps` through (a bucket maybe one
+    or two more, refilled while the burst went out) and refuses the rest. Half a second later
+    a token bucket has refilled about `qps / 2` tokens, so the later calls pass; a sliding
+    window still holds the first `qps` arrivals, so they are refused.
     """
-    if burst.first_passed < burst.qps:
-        refused = burst.qps - burst.first_passed
+    if burst.passed < burst.qps:
         return "unknown", (
-            f"{refused} of the first {burst.qps} calls were throttled: the limit is below "
+            f"only {burst.passed} of {burst.sent} calls at once passed: the limit is below "
             f"{burst.qps} QPS, or another client spends this app's budget"
         )
-    if burst.extra_passed:
+    if burst.passed == burst.sent:
         return "unknown", (
-            f"call {burst.qps + 1} in the same instant passed: the limit is above {burst.qps} QPS"
+            f"all {burst.sent} calls at once passed: the limit is above {burst.qps} QPS"
         )
+    head = f"{burst.passed} of {burst.sent} calls at once passed, and "
     if burst.later_passed == 0:
-        return "sliding", (
-            f"{burst.qps} calls passed, the next was throttled, and 0 of "
-            f"{burst.later_sent} passed 0.5 s later"
-        )
+        return "sliding", head + f"0 of {burst.later_sent} passed 0.5 s later"
     if burst.later_passed == burst.later_sent:
-        return "bucket", (
-            f"{burst.qps} calls passed, the next was throttled, and all {burst.later_sent} "
-            "passed 0.5 s later"
-        )
-    return "unknown", (
-        f"{burst.later_passed} of {burst.later_sent} calls passed 0.5 s after a full burst: "
-        "neither a sliding window nor a bucket"
+        return "bucket", head + f"all {burst.later_sent} passed 0.5 s later"
+    return "unknown", head + (
+        f"{burst.later_passed} of {burst.later_sent} passed 0.5 s later: neither a sliding "
+        "window nor a bucket"
     )
 
 

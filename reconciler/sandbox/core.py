@@ -7,7 +7,8 @@ in order, each of which may answer instead of the next:
 1. one seeded random draw; the IP-ban fault answers ``{"status":1111,…}`` (no errcode);
 2. route: ``gettoken`` or a known path, else errcode 22 (S7); wrong method 43001/43002;
 3. auth: ``access_token`` query parameter — 41001 missing, 40014 unknown, 42001 expired;
-4. rate limit: token bucket per (app, path), `qps` per second — 90018, request not executed;
+4. rate limit per (app, path), sliding window or token bucket (`Profile.rate_limit`) — 90018,
+   request not executed;
 5. faults from the same draw: HTTP 502 or errcode -1, extra 90018, timeout;
 6. the handler, in one transaction; a write (and its log row) commits atomically.
 
@@ -17,6 +18,7 @@ every answer except the 502 fault, as on the real gateway.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import os
@@ -33,6 +35,7 @@ from reconciler.clock import SYSTEM_CLOCK, Clock
 from reconciler.sandbox import attendance, contacts
 from reconciler.sandbox.errors import ApiError, SimulatedTimeout
 from reconciler.sandbox.faults import Faults, RateLimiter
+from reconciler.sandbox.profile import STRICT, Profile
 from reconciler.sandbox.tenant import Tenant
 
 if TYPE_CHECKING:
@@ -41,6 +44,9 @@ if TYPE_CHECKING:
 BASE_URL = "http://sandbox.orgctl.invalid"
 APP_KEY = "orgctl-sandbox"
 APP_SECRET = "orgctl-sandbox-secret"  # not a secret: the sandbox is public by design
+READONLY_APP_KEY = "orgctl-sandbox-readonly"
+"""A second app on every sandbox, granted read permission points only: its writes get 60011."""
+READONLY_APP_SECRET = "orgctl-sandbox-readonly-secret"  # public, like APP_SECRET
 TOKEN_TTL = 7200  # seconds [OT]
 GETTOKEN = "gettoken"
 WRITE_VERBS = frozenset({"create", "update", "delete", "upload", "add", "remove", "save", "set"})
@@ -84,24 +90,32 @@ class Sandbox:
         db_path: Path | None = None,
         *,
         clock: Clock = SYSTEM_CLOCK,
-        qps: float = 20.0,
+        qps: float | None = None,
         app_key: str = APP_KEY,
         app_secret: str = APP_SECRET,
         corp_name: str = "示例科技",
         seed: int = 0,
+        profile: Profile = STRICT,
     ) -> None:
+        """`qps`, when given, overrides the profile's (tests pass 0 to lift the limit)."""
+        if qps is not None and qps != profile.qps:
+            profile = dataclasses.replace(profile, qps=qps)
+        self.profile = profile
         self.base_url = BASE_URL
         self.clock = clock
         self.app_key = app_key
         self._app_secret = app_secret
         self.tenant = Tenant(db_path, clock=clock, corp_name=corp_name)
         self.faults = Faults()
-        self.limiter = RateLimiter(qps, clock)
+        self.limiter = RateLimiter(profile.qps, clock, profile.rate_limit)
         self._rng = random.Random(seed)  # faults only, so they replay exactly
         self._ids = random.Random(f"request-id:{seed}")
 
     def __repr__(self) -> str:  # no secret in reprs
-        return f"Sandbox(app_key={self.app_key!r}, qps={self.limiter.qps})"
+        return (
+            f"Sandbox(app_key={self.app_key!r}, profile={self.profile.name!r}, "
+            f"qps={self.limiter.qps})"
+        )
 
     def close(self) -> None:
         self.tenant.close()
@@ -183,6 +197,8 @@ class Sandbox:
 
             if not self.limiter.allow(app, api):
                 return self._answer(api, _throttled())
+            if app == READONLY_APP_KEY and is_write(api):
+                return self._answer(api, self._no_permission())
 
             if roll < faults.error_rate:
                 if self._rng.random() < 0.5:
@@ -228,9 +244,13 @@ class Sandbox:
 
     def _gettoken(self, query: Mapping[str, str]) -> Response:
         appkey, appsecret = query.get("appkey", ""), query.get("appsecret", "")
-        if not (
-            hmac.compare_digest(appkey.encode(), self.app_key.encode())
-            and hmac.compare_digest(appsecret.encode(), self._app_secret.encode())
+        if not any(
+            hmac.compare_digest(appkey.encode(), key.encode())
+            and hmac.compare_digest(appsecret.encode(), secret.encode())
+            for key, secret in (
+                (self.app_key, self._app_secret),
+                (READONLY_APP_KEY, READONLY_APP_SECRET),
+            )
         ):
             # What a wrong corp/app credential pair gets [I-CORPDEMO]. Terminal, not 40001:
             # refreshing cannot fix a wrong secret.
@@ -276,6 +296,18 @@ class Sandbox:
                     (api, _compact(parsed), int(answer["errcode"]), self.clock.now()),
                 )
         return self._answer(api, answer)
+
+    def _no_permission(self) -> dict[str, Any]:
+        """60011: the app lacks the permission point; the TOP gateway wraps it in 88 (S6)."""
+        msg = "没有调用该接口的权限"
+        if self.profile.wrap_token_errors:
+            return {
+                "errcode": 88,
+                "sub_code": "60011",
+                "sub_msg": msg,
+                "errmsg": f"ding talk error[subcode=60011,submsg={msg}]",
+            }
+        return {"errcode": 60011, "errmsg": msg}
 
     def _answer(self, api: str, payload: dict[str, Any]) -> Response:
         if api.startswith("topapi/") and "request_id" not in payload:

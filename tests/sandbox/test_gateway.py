@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 
 import httpx
 import pytest
 
 from reconciler.clock import FakeClock
-from reconciler.sandbox import APP_KEY, APP_SECRET, Faults, Sandbox, serve
+from reconciler.sandbox import (
+    APP_KEY,
+    APP_SECRET,
+    LENIENT,
+    STRICT,
+    Faults,
+    Profile,
+    Sandbox,
+    peak_per_second,
+    serve,
+)
 from tests.sandbox.helpers import Api
 
 # -- tokens --------------------------------------------------------------------------------
@@ -40,7 +51,9 @@ def test_expire_tokens_invalidates_every_issued_token_now(api: Api, sb: Sandbox)
 
 def test_the_secret_never_shows_in_the_sandboxs_repr():
     sb = Sandbox(app_secret="s3cr3t-value")
-    assert repr(sb) == f"Sandbox(app_key={APP_KEY!r}, qps=20.0)"  # says what it is, no more
+    assert (
+        repr(sb) == f"Sandbox(app_key={APP_KEY!r}, profile='strict', qps=20.0)"
+    )  # says what it is, no more
     sb.close()
 
 
@@ -59,9 +72,36 @@ def limited(clock: FakeClock):
     sandbox.close()
 
 
-def test_twenty_calls_per_second_per_api_then_90018(limited: tuple[Sandbox, Api], clock: FakeClock):
-    _, api = limited
+def limited_on(profile: Profile, clock: FakeClock) -> tuple[Sandbox, Api]:
+    sandbox = Sandbox(clock=clock, profile=profile)
+    client = httpx.Client(base_url=sandbox.base_url, transport=sandbox.transport())
+    return sandbox, Api(client)
+
+
+def test_the_strict_default_allows_qps_calls_in_any_sliding_second(clock: FakeClock):
+    sb, api = limited_on(STRICT, clock)
     api.token()
+    assert sb.profile.rate_limit == "sliding"
+    get = "topapi/v2/department/listsubid"
+    assert statuses(api, get, {"dept_id": 1}, 50) == {0: 20, 90018: 30}
+    # Another API has its own budget.
+    assert statuses(api, "topapi/v2/department/get", {"dept_id": 1}, 25) == {0: 20, 90018: 5}
+    # Half a second later the window still holds the 20 accepted calls: nothing passes (a
+    # token bucket would let 10 through here).
+    clock.advance(0.5)
+    assert statuses(api, get, {"dept_id": 1}, 15) == {90018: 15}
+    # Refused calls do not count: one second after the burst the window is empty again.
+    clock.advance(0.5)
+    assert statuses(api, get, {"dept_id": 1}, 25) == {0: 20, 90018: 5}
+    assert sb.limiter.peak(get, accepted_only=True) == 20
+    assert sb.limiter.peak(get) == 50 + 15  # every arrival is recorded, refused ones too
+    sb.close()
+
+
+def test_the_bucket_lets_a_burst_through_then_refills(clock: FakeClock):
+    sb, api = limited_on(LENIENT, clock)
+    api.token()
+    assert sb.profile.rate_limit == "bucket"
     # The clock stands still: a full bucket of 20 passes, the rest is refused.
     assert statuses(api, "topapi/v2/department/listsubid", {"dept_id": 1}, 50) == {0: 20, 90018: 30}
     # Another API has its own budget.
@@ -69,16 +109,42 @@ def test_twenty_calls_per_second_per_api_then_90018(limited: tuple[Sandbox, Api]
     # Half a second refills half the bucket.
     clock.advance(0.5)
     assert statuses(api, "topapi/v2/department/listsubid", {"dept_id": 1}, 15) == {0: 10, 90018: 5}
+    sb.close()
 
 
-def test_a_steady_caller_gets_exactly_qps(limited: tuple[Sandbox, Api], clock: FakeClock):
-    _, api = limited
+@pytest.mark.parametrize(("profile", "expected"), [(STRICT, 20 * 10), (LENIENT, 20 + 20 * 10 - 1)])
+def test_a_steady_caller_gets_exactly_qps(profile: Profile, expected: int, clock: FakeClock):
+    sb, api = limited_on(profile, clock)
     api.token()
     ok = 0
     for _ in range(1000):  # 1000 calls over 10 s of fake time
         ok += api.call("topapi/v2/department/get", {"dept_id": 1})["errcode"] == 0
         clock.advance(0.01)
-    assert ok == 20 + 20 * 10 - 1  # the first burst, then 20/s (the 1000th call is at 9.99 s)
+    # sliding: 20 in each of the 10 seconds; bucket: the first burst, then 20/s (the 1000th
+    # call is at 9.99 s, one token short).
+    assert ok == expected
+    assert sb.limiter.peak("topapi/v2/department/get", accepted_only=True) == 20 + (
+        0 if profile is STRICT else 19
+    )
+    sb.close()
+
+
+def test_sliding_windows_are_half_open(clock: FakeClock):
+    # Calls exactly one second apart are in no common window [t, t + 1).
+    sb, api = limited_on(dataclasses.replace(STRICT, qps=1), clock)
+    api.token()
+    answers = []
+    for step in (0.0, 0.999, 0.001, 0.5, 0.5):
+        clock.advance(step)
+        answers.append(api.call("topapi/v2/department/get", {"dept_id": 1})["errcode"])
+    assert answers == [0, 90018, 0, 90018, 0]
+    sb.close()
+
+
+def test_peak_per_second_counts_the_fullest_window():
+    assert peak_per_second([]) == 0
+    assert peak_per_second([0.0, 0.5, 0.99, 1.0, 1.5, 1.6]) == 4  # 1.0, 1.5, 1.6 and 0.5/0.99
+    assert peak_per_second([0.0, 1.0, 2.0]) == 1
 
 
 def test_a_throttled_write_is_not_executed(limited: tuple[Sandbox, Api]):

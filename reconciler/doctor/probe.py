@@ -60,6 +60,8 @@ READ_PERMISSIONS: Mapping[str, str] = {
     USER_BY_MOBILE: "qyapi_get_member_by_mobile",
 }
 """The console permission point (开发者后台 → 权限管理) each API orgctl reads needs."""
+OPTIONAL_PERMISSIONS = frozenset({"qyapi_get_member_by_mobile"})
+"""Plan and apply work without these (apply uses a mobile lookup only to explain 60104)."""
 WRITE_PERMISSION = "qyapi_manage_addresslist"
 """通讯录数据管理权限: every department and user write."""
 
@@ -333,15 +335,17 @@ class _Doctor:
 
     async def check_read_permissions(self) -> bool:
         """Each API orgctl reads, once. True when the tree can be walked."""
+        nobody = f"{SCRATCH_USER_PREFIX}nobody-{self.stamp}"
         probes: list[tuple[str, dict[str, Any]]] = [
             (LISTSUBID, {"dept_id": ROOT_DEPT_ID}),
             (DEPT_GET, {"dept_id": ROOT_DEPT_ID, "language": "zh_CN"}),
             (USER_LIST, {"dept_id": ROOT_DEPT_ID, "cursor": 0, "size": 1}),
-            (USER_GET, {"userid": f"{SCRATCH_USER_PREFIX}nobody-{self.stamp}"}),
+            (USER_GET, {"userid": nobody, "language": "zh_CN"}),
             (USER_BY_MOBILE, {"mobile": self.options.user_mobile or DEFAULT_PROBE_MOBILE}),
         ]
         had: list[str] = []
         missing: list[str] = []
+        unknown_user: DingTalkError | None = None
         for api, body in probes:
             point = READ_PERMISSIONS[api]
             try:
@@ -352,15 +356,13 @@ class _Doctor:
                         missing.append(point)
                     continue
                 if api == USER_GET:
-                    self.unknown_user(error)
-            else:
-                if api == USER_GET:
-                    self.unknown_user(None)
+                    unknown_user = error
             if point not in had:
                 had.append(point)
         had = [point for point in had if point not in missing]
         self.report.missing_permissions.extend(missing)
-        if missing:
+        required = [point for point in missing if point not in OPTIONAL_PERMISSIONS]
+        if required:
             self.report.add(
                 "read permissions",
                 Status.FAIL,
@@ -369,25 +371,49 @@ class _Doctor:
                 "in the developer console (开发者后台) open the app → 权限管理 and add "
                 + ", ".join(missing),
             )
+        elif missing:
+            self.report.add(
+                "read permissions",
+                Status.WARN,
+                "has " + ", ".join(had) + "; missing " + ", ".join(missing),
+                "reads the directory; apply cannot look up who holds a mobile number",
+                "add " + ", ".join(missing) + " in 权限管理 (optional)",
+            )
         else:
             self.report.add(
                 "read permissions", Status.OK, "has " + ", ".join(had), "reads the directory"
             )
-        return LISTSUBID not in (api for api, _ in probes if READ_PERMISSIONS[api] in missing)
+        if READ_PERMISSIONS[USER_GET] not in missing:
+            await self.unknown_user(nobody, unknown_user)
+        return READ_PERMISSIONS[LISTSUBID] not in missing
 
-    def unknown_user(self, error: DingTalkError | None) -> None:
+    async def unknown_user(self, userid: str, error: DingTalkError | None) -> None:
+        """Which errcode an unknown userid gets, and whether orgctl's client takes it as
+        'no such user' (asked of the client itself, so this row stays true as it changes)."""
         if error is None or error.errcode is None:
             observed = "answered without an error" if error is None else str(error)
             self.report.add(
                 "unknown userid",
                 Status.WARN,
                 f"user/get of an unknown userid {observed}",
-                "cannot tell a missing user from an error: reads before it writes",
+                "cannot tell a missing user from an error",
             )
             return
         code = error.errcode
-        if code in (33012, NOT_FOUND):
-            self.traits = replace(self.traits, unknown_user_errcode=code)
+        if code not in (33012, NOT_FOUND):
+            self.report.add(
+                "unknown userid",
+                Status.WARN,
+                f"user/get answers {_code(error)}",
+                "reports it as an error",
+            )
+            return
+        self.traits = replace(self.traits, unknown_user_errcode=code)
+        try:
+            understood = await self.client.get_user(userid) is None
+        except DingTalkError:
+            understood = False
+        if understood:
             self.report.add(
                 "unknown userid",
                 Status.OK,
@@ -398,8 +424,9 @@ class _Doctor:
             self.report.add(
                 "unknown userid",
                 Status.WARN,
-                f"user/get answers {_code(error)}",
-                "reports it as an error",
+                f"user/get answers {code}",
+                f"takes {code} as an error, not as 'no such user': an apply that checks "
+                "whether someone exists stops there",
             )
 
     # -- contact scope -----------------------------------------------------------------
@@ -724,14 +751,21 @@ class _Doctor:
                 'never relies on "": releases values through a placeholder',
                 "add the 邮箱等个人信息 permission to see them",
             )
-        else:
+        elif clears:
             self.report.add(
                 'user field ""',
                 Status.OK,
-                '"" clears email and telephone' if clears else '"" leaves the fields as they were',
-                'clears a field with ""'
-                if clears
-                else 'never relies on "": releases values through a placeholder',
+                '"" clears email and telephone',
+                'can clear a field (and release a unique one) with ""',
+            )
+        else:
+            self.report.add(
+                'user field ""',
+                Status.WARN,
+                '"" leaves email and telephone as they were',
+                'a clear, or a swap of emails or telephones, that relies on "" does not '
+                "take effect here",
+                "--save records it (tenant.empty_string_clears: false) for plan and apply",
             )
         scratch.doing = "delete the scratch user"
         self.step("delete user")

@@ -292,3 +292,17 @@ def _users(sb: Sandbox) -> list[dict[str, Any]]:
     with sb.tenant.lock:
         rows = sb.tenant.db.execute("SELECT userid FROM users ORDER BY userid").fetchall()
     return [dict(row) for row in rows]
+
+
+def test_the_optional_mobile_lookup_only_warns(sandbox: Sandbox) -> None:
+    def no_lookup(api: str, body: Mapping[str, Any]) -> Answer | None:
+        if api == "topapi/v2/user/getbymobile":
+            return {"errcode": 60011, "errmsg": "没有调用该接口的权限"}
+        return None
+
+    report = run(sandbox, rules=[no_lookup])
+    permissions = check(report, "read permissions")
+    assert permissions.status is Status.WARN
+    assert "missing qyapi_get_member_by_mobile" in permissions.observed
+    assert report.missing_permissions == ["qyapi_get_member_by_mobile"]
+    assert report.exit_code == 0

@@ -10,6 +10,7 @@ name on the next run and removed. ``user_mobile`` adds one scratch user in it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -209,6 +210,8 @@ class _Doctor:
         self.traits = TenantTraits()
         self.stamp = datetime.fromtimestamp(self.clock.now(), tz=UTC).strftime("%Y%m%dT%H%M%SZ")
         self.depts: dict[int, _Dept] = {}
+        self.nobody = f"{SCRATCH_USER_PREFIX}nobody-{self.stamp}"
+        """A userid nobody has: reading it is harmless and tells how DingTalk says 'no one'."""
 
     async def run(self) -> None:
         try:
@@ -239,18 +242,18 @@ class _Doctor:
 
     async def check_token(self) -> bool:
         try:
-            await self.client.call(LISTSUBID, {"dept_id": ROOT_DEPT_ID})
+            await self.client.call(USER_GET, {"userid": self.nobody})
         except DingTalkError as error:
-            if error.api != TOKEN_API:
-                return True  # a token was issued; the API's own answer is checked later
-            self.report.add(
-                "token",
-                Status.FAIL,
-                f"gettoken answered {_code(error)}",
-                "cannot call DingTalk at all",
-                _token_fix(error),
-            )
-            return False
+            if error.api == TOKEN_API:
+                self.report.add(
+                    "token",
+                    Status.FAIL,
+                    f"gettoken answered {_code(error)}",
+                    "cannot call DingTalk at all",
+                    _token_fix(error),
+                )
+                return False
+            # A token was issued: the API's own answer (60121) is checked later.
         self.report.add("token", Status.OK, "issued", "uses it, and a fresh one when it expires")
         return True
 
@@ -299,22 +302,24 @@ class _Doctor:
             )
             self.traits = replace(self.traits, rate_limit="unknown")
             return
-        # department/get of the root has not been called yet: its budget is whole. Any answer
-        # but a throttle passed the limiter (50004 or 60011 are answers too).
+        # listsubid of the root (cheap to answer) has not been called yet: its budget is
+        # whole. Any answer but a throttle passed the limiter (60011 is an answer too).
         body = {"dept_id": ROOT_DEPT_ID}
-        start = self.clock.monotonic()
         sent = qps + BURST_EXTRA
         async with self.endpoint.client(qps=1000.0, max_tries=1, burst=True) as client:
-            await client.call(LISTSUBID, body)  # the token first, so the wave leaves at once
-            answers = await asyncio.gather(*(_passes(client, DEPT_GET, body) for _ in range(sent)))
+            with contextlib.suppress(DingTalkError):  # the token, before the wave
+                await client.call(USER_GET, {"userid": self.nobody})
+            start = self.clock.monotonic()
+            answers = await asyncio.gather(*(_passes(client, LISTSUBID, body) for _ in range(sent)))
+            wave = self.clock.monotonic() - start
             wait = start + BURST_GAP - self.clock.monotonic()
             if wait > 0:
                 await self.clock.sleep(wait)
             later = await asyncio.gather(
-                *(_passes(client, DEPT_GET, body) for _ in range(BURST_LATER))
+                *(_passes(client, LISTSUBID, body) for _ in range(BURST_LATER))
             )
-        burst = Burst(qps, sent, sum(answers), BURST_LATER, sum(later))
-        kind, why = classify_burst(burst)
+        burst = Burst(qps, sent, sum(answers), BURST_LATER, sum(later), wave)
+        kind, why = classify_burst(burst, BURST_GAP)
         self.traits = replace(self.traits, rate_limit=kind)
         action = {
             "sliding": f"keeps every API under {qps} calls in any sliding second",
@@ -322,11 +327,17 @@ class _Doctor:
             "unknown": f"paces every API at {qps} QPS, spread evenly (safe under either)",
         }[kind]
         status = Status.OK if kind != "unknown" else Status.WARN
-        fix = (
-            "set rate_limit.qps in orgctl.yaml to what this tenant allows"
-            if kind == "unknown"
-            else ""
-        )
+        fix = ""
+        if kind == "unknown":
+            if burst.passed < qps:
+                fix = (
+                    "lower rate_limit.qps in orgctl.yaml, or stop other programs that use "
+                    "this app's budget while orgctl runs"
+                )
+            elif burst.passed == sent:
+                fix = "if your DingTalk edition allows more, raise rate_limit.qps in orgctl.yaml"
+            else:
+                fix = "run doctor again when the network is quiet"
         self.report.add("rate limit", status, f"{kind}: {why}", action, fix)
         # Let the window empty before the next reads, so they are not throttled.
         await self.clock.sleep(1.0 + BURST_GAP)
@@ -335,7 +346,7 @@ class _Doctor:
 
     async def check_read_permissions(self) -> bool:
         """Each API orgctl reads, once. True when the tree can be walked."""
-        nobody = f"{SCRATCH_USER_PREFIX}nobody-{self.stamp}"
+        nobody = self.nobody
         probes: list[tuple[str, dict[str, Any]]] = [
             (LISTSUBID, {"dept_id": ROOT_DEPT_ID}),
             (DEPT_GET, {"dept_id": ROOT_DEPT_ID, "language": "zh_CN"}),
@@ -438,7 +449,12 @@ class _Doctor:
         level = [ROOT_DEPT_ID]
         try:
             while level:
-                children = await asyncio.gather(*(self.children(d) for d in level))
+                # A level's departments are read while their children are listed: the two
+                # APIs have a budget each, so both run at the rate limit together.
+                children, _ = await asyncio.gather(
+                    asyncio.gather(*(self.children(d) for d in level)),
+                    asyncio.gather(*(self.read_department(d) for d in level)),
+                )
                 below: list[int] = []
                 for parent, ids in zip(level, children, strict=True):
                     for child in ids:
@@ -446,9 +462,7 @@ class _Doctor:
                             continue  # home-school departments; a repeat would loop
                         self.depts[child] = _Dept(child, parent)
                         below.append(child)
-                await asyncio.gather(*(self.read_department(d) for d in below))
                 level = below
-            await self.read_department(ROOT_DEPT_ID)
         except DingTalkError as error:
             self.report.add(
                 "contact scope",

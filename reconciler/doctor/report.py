@@ -131,16 +131,24 @@ class Burst:
     later_sent: int
     later_passed: int
     """Calls sent half a second after the first ones."""
+    wave_seconds: float = 0.0
+    """From sending the first call to the last answer of the first wave."""
 
 
-def classify_burst(burst: Burst) -> tuple[RateLimitKind, str]:
+def classify_burst(burst: Burst, gap: float = 0.5) -> tuple[RateLimitKind, str]:
     """``sliding``, ``bucket`` or ``unknown``, and why.
 
     A few more than `qps` calls at once: either limiter lets `qps` through (a bucket maybe one
     or two more, refilled while the burst went out) and refuses the rest. Half a second later
     a token bucket has refilled about `qps / 2` tokens, so the later calls pass; a sliding
-    window still holds the first `qps` arrivals, so they are refused.
+    window still holds the first `qps` arrivals, so they are refused. A wave whose answers
+    took longer than `gap` did not arrive at once, and tells nothing.
     """
+    if burst.wave_seconds >= gap:
+        return "unknown", (
+            f"the {burst.sent} calls at once took {burst.wave_seconds:.2f} s to answer: they "
+            "did not arrive together"
+        )
     if burst.passed < burst.qps:
         return "unknown", (
             f"only {burst.passed} of {burst.sent} calls at once passed: the limit is below "

@@ -24,6 +24,7 @@ from reconciler.policy import TenantTraits
         (Burst(20, 23, 23, 5, 5), "unknown", "the limit is above 20 QPS"),
         (Burst(20, 23, 12, 5, 0), "unknown", "below 20 QPS, or another client"),
         (Burst(20, 23, 20, 5, 2), "unknown", "neither a sliding window nor a bucket"),
+        (Burst(20, 23, 20, 5, 0, 0.7), "unknown", "did not arrive together"),
     ],
 )
 def test_classify_burst(burst: Burst, kind: str, why: str) -> None:

@@ -311,14 +311,17 @@ class _Doctor:
                 await client.call(USER_GET, {"userid": self.nobody})
             start = self.clock.monotonic()
             answers = await asyncio.gather(*(_passes(client, LISTSUBID, body) for _ in range(sent)))
-            wave = self.clock.monotonic() - start
+            # How far apart the answers came back: with the latency alike, how far apart the
+            # calls arrived (a slow network adds to each answer, not to the spread).
+            spread = max(at for _, at in answers) - min(at for _, at in answers)
             wait = start + BURST_GAP - self.clock.monotonic()
             if wait > 0:
                 await self.clock.sleep(wait)
             later = await asyncio.gather(
                 *(_passes(client, LISTSUBID, body) for _ in range(BURST_LATER))
             )
-        burst = Burst(qps, sent, sum(answers), BURST_LATER, sum(later), wave)
+        passed = sum(ok for ok, _ in answers)
+        burst = Burst(qps, sent, passed, BURST_LATER, sum(ok for ok, _ in later), spread)
         kind, why = classify_burst(burst, BURST_GAP)
         self.traits = replace(self.traits, rate_limit=kind)
         action = {
@@ -806,15 +809,15 @@ def _clears(
     return all(not after.get(name) for name in seen)
 
 
-async def _passes(client: DingTalkClient, api: str, body: Mapping[str, Any]) -> bool:
-    """One call of the burst: False when it was throttled."""
+async def _passes(client: DingTalkClient, api: str, body: Mapping[str, Any]) -> tuple[bool, float]:
+    """One call of the burst: False when it was throttled; and when the answer came."""
     try:
         await client.call(api, body)
     except ThrottledError:
-        return False
+        return False, client.clock.monotonic()
     except DingTalkError:
-        return True  # answered (50004, 60011, …): it passed the limiter
-    return True
+        pass  # answered (60011, …): it passed the limiter
+    return True, client.clock.monotonic()
 
 
 def _short(api: str) -> str:

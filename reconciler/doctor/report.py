@@ -131,8 +131,8 @@ class Burst:
     later_sent: int
     later_passed: int
     """Calls sent half a second after the first ones."""
-    wave_seconds: float = 0.0
-    """From sending the first call to the last answer of the first wave."""
+    spread: float = 0.0
+    """Seconds between the first and the last answer of the first wave."""
 
 
 def classify_burst(burst: Burst, gap: float = 0.5) -> tuple[RateLimitKind, str]:
@@ -142,12 +142,12 @@ def classify_burst(burst: Burst, gap: float = 0.5) -> tuple[RateLimitKind, str]:
     or two more, refilled while the burst went out) and refuses the rest. Half a second later
     a token bucket has refilled about `qps / 2` tokens, so the later calls pass; a sliding
     window still holds the first `qps` arrivals, so they are refused. A wave whose answers
-    took longer than `gap` did not arrive at once, and tells nothing.
+    came back further apart than `gap` did not arrive at once, and tells nothing.
     """
-    if burst.wave_seconds >= gap:
+    if burst.spread >= gap:
         return "unknown", (
-            f"the {burst.sent} calls at once took {burst.wave_seconds:.2f} s to answer: they "
-            "did not arrive together"
+            f"the answers to {burst.sent} calls sent at once came back over "
+            f"{burst.spread:.2f} s: the calls did not arrive together"
         )
     if burst.passed < burst.qps:
         return "unknown", (

@@ -11,7 +11,17 @@ import typer
 from reconciler.cli.app import app, err, out, reported
 from reconciler.clock import utc_stamp
 from reconciler.errors import InputError
-from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox, ServerHandle, default_db_path, serve
+from reconciler.sandbox import (
+    APP_KEY,
+    APP_SECRET,
+    READONLY_APP_KEY,
+    Sandbox,
+    ServerHandle,
+    default_db_path,
+    profile_from,
+    serve,
+)
+from reconciler.sandbox.profile import parse_settings
 
 sandbox_app = typer.Typer(
     help="The embedded DingTalk tenant: serve it over HTTP, reset it, read its write log.",
@@ -42,7 +52,26 @@ def serve_command(
         "127.0.0.1"
     ),
     db: DbOption = None,
-    qps: Annotated[float, typer.Option(help="Calls per second per API (90018 beyond).")] = 20.0,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="How strictly to read DingTalk's documents: strict (the harder reading "
+            "wherever they allow two) or lenient."
+        ),
+    ] = "strict",
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Change one knob of the profile, e.g. --set rate_limit=bucket --set qps=5 "
+            "--set contact_scope=2,3 --set missing_permissions=qyapi_get_member. Repeatable.",
+        ),
+    ] = None,
+    qps: Annotated[
+        float | None,
+        typer.Option(help="Calls per second per API (90018 beyond); same as --set qps=…"),
+    ] = None,
     latency: Annotated[float, typer.Option(min=0.0, help="Seconds added to each answer.")] = 0.05,
     error_rate: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of HTTP 502 / errcode -1.")
@@ -61,7 +90,12 @@ def serve_command(
 ) -> None:
     """Serve the sandbox tenant over HTTP until Ctrl-C, and print how to point orgctl at it."""
     path = db or default_db_path()
-    sandbox = Sandbox(path, qps=qps, seed=seed)
+    with reported():
+        overrides = parse_settings(settings or [])
+        if qps is not None:
+            overrides.setdefault("qps", str(qps))
+        active = profile_from(profile, overrides)
+    sandbox = Sandbox(path, profile=active, seed=seed)
     faults = sandbox.faults
     faults.latency, faults.error_rate, faults.throttle_rate = latency, error_rate, throttle_rate
     faults.timeout_rate, faults.ip_ban_rate = timeout_rate, ip_ban_rate
@@ -73,10 +107,12 @@ def serve_command(
             raise InputError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     try:
         err(f"sandbox tenant listening on {handle.url} (data: {path}); Ctrl-C stops it")
+        err(f"profile {active.describe()}")
         # The sandbox's app secret is a fixed, public value: printing it leaks nothing.
         out(f"export DINGTALK_BASE_URL={handle.url}")
         out(f"export DINGTALK_APP_KEY={APP_KEY}")
         out(f"export DINGTALK_APP_SECRET={APP_SECRET}")
+        err(f"a read-only app (its writes get 60011) is there too: {READONLY_APP_KEY}")
         _wait(handle)
     except KeyboardInterrupt:
         err("stopped")

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.sandbox.errors import ApiError
+from reconciler.sandbox.errors import ApiError, ParamError
 from reconciler.sandbox.tenant import ROOT_DEPT_ID, Tenant
 
 Body = dict[str, Any]
@@ -24,12 +24,29 @@ MAX_PAGE_SIZE = 100  # user/list: 1 ≤ size ≤ 100 [TOPPHP, ULS]
 OK: Body = {"errcode": 0, "errmsg": "ok"}
 
 
+BAD_PARAM_400002 = frozenset(
+    {
+        "topapi/v2/department/get",
+        "topapi/v2/department/delete",
+        "topapi/v2/department/listsubid",
+        "topapi/v2/user/get",
+        "topapi/v2/user/delete",
+        "topapi/v2/user/list",
+        "topapi/v2/user/getbymobile",
+    }
+)
+"""The v2 pages whose error table lists 400002 for a bad parameter (the others list 40035)."""
+
+UPDATE_ONLY_DEPT_FIELDS = ("dept_manager_userid_list", "auto_add_user")
+"""Documented on department/update, not on department/create."""
+
+
 def _missing(key: str) -> ApiError:
-    return ApiError(40035, f"缺少参数 {key}")
+    return ParamError(f"缺少参数 {key}")
 
 
 def _invalid(key: str) -> ApiError:
-    return ApiError(40035, f"不合法的参数 {key}")
+    return ParamError(f"不合法的参数 {key}")
 
 
 def _int(body: Body, key: str, *, required: bool = False) -> int | None:
@@ -105,7 +122,9 @@ def _int_list(body: Body, key: str, errcode: int = 40035) -> list[int] | None:
     try:
         return [int(item) for item in items]
     except ValueError:
-        raise ApiError(errcode, f"不合法的参数 {key}") from None
+        raise (
+            _invalid(key) if errcode == 40035 else ApiError(errcode, f"不合法的参数 {key}")
+        ) from None
 
 
 def _json_list(body: Body, key: str) -> list[Body]:
@@ -181,6 +200,13 @@ def _dept_attrs(body: Body) -> Body:
 def department_create(tenant: Tenant, body: Body) -> Body:
     name = _req_str(body, "name")
     parent_id = _req_int(body, "parent_id")
+    if tenant.profile.strict_create_fields:
+        for key in UPDATE_ONLY_DEPT_FIELDS:
+            if key in body:
+                # Only department/update documents these; the create page's table has no row
+                # for them, and its only parameter errcode is 40035.
+                raise ApiError(40035, f"不合法的参数 {key}：创建部门不支持该参数")
+    tenant.require_dept_in_scope(parent_id)
     dept_id = tenant.create_department(
         name,
         parent_id,
@@ -193,6 +219,7 @@ def department_create(tenant: Tenant, body: Body) -> Body:
 
 def department_update(tenant: Tenant, body: Body) -> Body:
     dept_id = _req_int(body, "dept_id")
+    tenant.require_dept_in_scope(dept_id)
     changes: Body = _dept_attrs(body)
     name = _str(body, "name")
     if name is not None:
@@ -212,23 +239,28 @@ def department_update(tenant: Tenant, body: Body) -> Body:
 
 
 def department_delete(tenant: Tenant, body: Body) -> Body:
-    tenant.delete_department(_req_int(body, "dept_id"))
+    dept_id = _req_int(body, "dept_id")
+    tenant.require_dept_in_scope(dept_id)
+    tenant.delete_department(dept_id)
     return dict(OK)
 
 
 def department_get(tenant: Tenant, body: Body) -> Body:
-    return {**OK, "result": tenant.department_view(_req_int(body, "dept_id"))}
+    dept_id = _req_int(body, "dept_id")
+    tenant.require_dept_in_scope(dept_id)
+    return {**OK, "result": tenant.department_view(dept_id)}
 
 
 def department_listsub(tenant: Tenant, body: Body) -> Body:
     dept_id = _int(body, "dept_id") or ROOT_DEPT_ID  # optional here, root by default [DLS]
     tenant.require_department(dept_id)
+    tenant.require_dept_in_scope(dept_id)
     return {**OK, "result": [tenant.dept_summary(i) for i in tenant.child_ids(dept_id)]}
 
 
 def department_listsubid(tenant: Tenant, body: Body) -> Body:
     dept_id = _req_int(body, "dept_id")
-    tenant.require_department(dept_id)
+    tenant.require_department(dept_id)  # not limited by the contact scope [DLSI]
     return {**OK, "result": {"dept_id_list": tenant.child_ids(dept_id)}}
 
 
@@ -283,6 +315,8 @@ def user_create(tenant: Tenant, body: Body) -> Body:
     dept_ids = _int_list(body, "dept_id_list", errcode=40066)
     if dept_ids is None:
         raise _missing("dept_id_list")
+    for dept_id in dept_ids:
+        tenant.require_dept_in_scope(dept_id)
     userid = tenant.create_user(
         _str(body, "userid") or None,
         name,
@@ -292,11 +326,22 @@ def user_create(tenant: Tenant, body: Body) -> Body:
         fields=_user_fields(body),
     )
     unionid = str(tenant.require_user(userid)["unionid"])  # the row: no need for a full view
+    if tenant.invitation_pending(mobile):
+        # The person must accept an invitation first (account protection, or a member of
+        # another certified org): the account exists but is inactive until they do.
+        tenant.set_active(userid, False)
+        return {"errcode": 40103, "errmsg": "已发送邀请，需要对方同意后才能加入企业"}
     return {**OK, "result": {"userid": userid, "unionId": unionid}}
 
 
 def user_update(tenant: Tenant, body: Body) -> Body:
+    if not tenant.profile.empty_string_clears:
+        # DingTalk's own SDKs drop empty strings before sending, and the update page documents
+        # clearing only through force_update_fields: an "" reaches no field.
+        body = {key: value for key, value in body.items() if value != ""}
     userid = _req_str(body, "userid")
+    tenant.require_user(userid)
+    tenant.require_user_in_scope(userid)
     changes: Body = _user_fields(body)
     for key in ("name", "mobile"):
         text = _str(body, key)
@@ -304,6 +349,8 @@ def user_update(tenant: Tenant, body: Body) -> Body:
             changes[key] = text
     dept_ids = _int_list(body, "dept_id_list", errcode=40066)
     if dept_ids is not None:
+        for dept_id in dept_ids:
+            tenant.require_dept_in_scope(dept_id)
         changes["dept_id_list"] = dept_ids
     if "dept_order_list" in body:
         changes["dept_orders"] = _dept_orders(body)
@@ -316,17 +363,30 @@ def user_update(tenant: Tenant, body: Body) -> Body:
     return {"errcode": 0}  # S15: user/update answers errcode and request_id only
 
 
+def _known_user(tenant: Tenant, body: Body) -> str:
+    """user/get and user/delete: their pages answer 33012 "无效的userId" for an unknown
+    userid, the FAQ 60121; the profile picks."""
+    userid = _req_str(body, "userid")
+    if tenant.get_user(userid) is None:
+        errcode = tenant.profile.unknown_user_errcode
+        raise ApiError(errcode, "无效的userId" if errcode == 33012 else "找不到该用户")
+    tenant.require_user_in_scope(userid)
+    return userid
+
+
 def user_delete(tenant: Tenant, body: Body) -> Body:
-    tenant.delete_user(_req_str(body, "userid"))
+    tenant.delete_user(_known_user(tenant, body))
     return dict(OK)
 
 
 def user_get(tenant: Tenant, body: Body) -> Body:
-    return {**OK, "result": tenant.user_view(_req_str(body, "userid"))}
+    return {**OK, "result": tenant.user_view(_known_user(tenant, body))}
 
 
 def user_list(tenant: Tenant, body: Body) -> Body:
     dept_id = _req_int(body, "dept_id")
+    tenant.require_department(dept_id)
+    tenant.require_dept_in_scope(dept_id)
     cursor = _req_int(body, "cursor")
     size = _req_int(body, "size")
     if not 1 <= size <= MAX_PAGE_SIZE:
@@ -350,6 +410,7 @@ def user_listid(tenant: Tenant, body: Body) -> Body:
 
 def user_getbymobile(tenant: Tenant, body: Body) -> Body:
     userid = tenant.userid_by_mobile(_req_str(body, "mobile"))
+    tenant.require_user_in_scope(userid)
     return {**OK, "result": {"userid": userid}}
 
 

@@ -25,17 +25,19 @@ import os
 import random
 import secrets
 import string
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from reconciler.clock import SYSTEM_CLOCK, Clock
 from reconciler.sandbox import attendance, contacts
-from reconciler.sandbox.errors import ApiError, SimulatedTimeout
+from reconciler.sandbox.errors import ApiError, ParamError, SimulatedTimeout
 from reconciler.sandbox.faults import Faults, RateLimiter
-from reconciler.sandbox.profile import STRICT, Profile
+from reconciler.sandbox.profile import STRICT, WRITE_PERMISSIONS, Profile, permission_for
 from reconciler.sandbox.tenant import Tenant
 
 if TYPE_CHECKING:
@@ -59,6 +61,8 @@ BAD_GATEWAY = (
 Response = tuple[int, bytes, dict[str, str]]
 ROUTES: dict[str, contacts.Handler] = {**contacts.ROUTES, **attendance.ROUTES}
 """Every API path the tenant answers (no leading slash), built once: routing is a lookup."""
+METERED = frozenset(attendance.ROUTES)
+"""APIs that count against the monthly quota (90020): contacts and token calls are exempt."""
 
 
 def default_db_path() -> Path:
@@ -105,7 +109,7 @@ class Sandbox:
         self.clock = clock
         self.app_key = app_key
         self._app_secret = app_secret
-        self.tenant = Tenant(db_path, clock=clock, corp_name=corp_name)
+        self.tenant = Tenant(db_path, clock=clock, corp_name=corp_name, profile=profile, seed=seed)
         self.faults = Faults()
         self.limiter = RateLimiter(profile.qps, clock, profile.rate_limit)
         self._rng = random.Random(seed)  # faults only, so they replay exactly
@@ -180,25 +184,33 @@ class Sandbox:
             roll -= faults.ip_ban_rate
 
             handler: contacts.Handler | None = None
+            parsed: dict[str, Any] | None = None
             if api == GETTOKEN:
                 if method != "GET":
                     return self._answer(api, {"errcode": 43001, "errmsg": "需要GET请求"})
-                app = query.get("appkey", "")
+                app = query.get("appkey") or query.get("corpid", "")
             else:
                 handler = ROUTES.get(api)
                 if handler is None:
                     return self._answer(api, self._unknown_api(api))
                 if method != "POST":
                     return self._answer(api, {"errcode": 43002, "errmsg": "需要POST请求"})
-                app_or_error = self._authenticate(query.get("access_token", ""))
+                parsed, form = parse_body(body)
+                token = query.get("access_token", "")
+                if not token and form and parsed is not None:
+                    # DingTalk's curl samples post a form with access_token among the fields.
+                    token = str(parsed.pop("access_token", ""))
+                app_or_error = self._authenticate(api, token)
                 if isinstance(app_or_error, dict):
-                    return 200, _encode(app_or_error), dict(JSON_HEADERS)  # S3: no request_id
+                    return 200, _encode(app_or_error), dict(JSON_HEADERS)
                 app = app_or_error
 
             if not self.limiter.allow(app, api):
                 return self._answer(api, _throttled())
-            if app == READONLY_APP_KEY and is_write(api):
+            if not self._permitted(app, api):
                 return self._answer(api, self._no_permission())
+            if api in METERED and self._quota_spent():
+                return self._answer(api, self._quota_answer())
 
             if roll < faults.error_rate:
                 if self._rng.random() < 0.5:
@@ -212,7 +224,7 @@ class Sandbox:
             if timeout and not faults.timeout_after_write:
                 raise SimulatedTimeout(applied=False)
 
-            answer = self._execute(api, handler, query, body)
+            answer = self._execute(api, handler, query, parsed)
             if timeout:
                 raise SimulatedTimeout(applied=True)
             return answer
@@ -229,21 +241,35 @@ class Sandbox:
             "errmsg": f"Invalid method[submsg=不合法ApiName，ApiName = {name}]",
         }
 
-    def _authenticate(self, token: str) -> str | dict[str, Any]:
-        """The app the token belongs to, or the error body (41001 / 40014 / 42001)."""
+    def _authenticate(self, api: str, token: str) -> str | dict[str, Any]:
+        """The app the token belongs to, or the error body (41001 / 40014 / 42001).
+
+        Bare token errors carry no request_id (S3). With `wrap_token_errors`, the TOP gateway
+        in front of ``topapi/*`` wraps 40014 as errcode 88 with ``sub_code`` (seen in the
+        wild for 40014 only; 41001 and 42001 stay bare).
+        """
         if not token:
             return {"errcode": 41001, "errmsg": "缺少access_token参数"}
         row = self.tenant.db.execute(
             "SELECT app_key, expires_at FROM tokens WHERE token = ?", (token,)
         ).fetchone()
         if row is None:
-            return {"errcode": 40014, "errmsg": "不合法的access_token"}
+            msg = "不合法的access_token"
+            if self.profile.wrap_token_errors and api.startswith("topapi/"):
+                wrapped = _wrapped(40014, msg)
+                return {**wrapped, "request_id": self._request_id()}
+            return {"errcode": 40014, "errmsg": msg}
         if row["expires_at"] <= self.clock.now():
             return {"errcode": 42001, "errmsg": "access_token超时"}
         return str(row["app_key"])
 
     def _gettoken(self, query: Mapping[str, str]) -> Response:
-        appkey, appsecret = query.get("appkey", ""), query.get("appsecret", "")
+        # The older corpid/corpsecret form still answers (third-party SDKs send it).
+        corp = "appkey" not in query and "corpid" in query
+        if corp:
+            appkey, appsecret = query.get("corpid", ""), query.get("corpsecret", "")
+        else:
+            appkey, appsecret = query.get("appkey", ""), query.get("appsecret", "")
         if not any(
             hmac.compare_digest(appkey.encode(), key.encode())
             and hmac.compare_digest(appsecret.encode(), secret.encode())
@@ -254,7 +280,8 @@ class Sandbox:
         ):
             # What a wrong corp/app credential pair gets [I-CORPDEMO]. Terminal, not 40001:
             # refreshing cannot fix a wrong secret.
-            return self._answer(GETTOKEN, {"errcode": 40089, "errmsg": "不合法的appKey或appSecret"})
+            names = "corpId或corpSecret" if corp else "appKey或appSecret"
+            return self._answer(GETTOKEN, {"errcode": 40089, "errmsg": f"不合法的{names}"})
         now = self.clock.now()
         with self.tenant.transaction() as db:
             row = db.execute(
@@ -274,20 +301,25 @@ class Sandbox:
         return self._answer(GETTOKEN, answer)
 
     def _execute(
-        self, api: str, handler: contacts.Handler | None, query: Mapping[str, str], body: bytes
+        self,
+        api: str,
+        handler: contacts.Handler | None,
+        query: Mapping[str, str],
+        parsed: dict[str, Any] | None,
     ) -> Response:
         if handler is None:
             return self._gettoken(query)
-        try:
-            parsed = json.loads(body.decode("utf-8")) if body.strip() else {}
-        except (UnicodeDecodeError, ValueError):
-            parsed = None
-        if not isinstance(parsed, dict):
+        if parsed is None:
             return self._answer(api, {"errcode": 43009, "errmsg": "post参数需要json类型"})
         with self.tenant.transaction() as db:
             try:
                 with self.tenant.transaction():  # a savepoint: an ApiError undoes the handler
                     answer = handler(self.tenant, parsed)
+            except ParamError as error:
+                errcode = error.errcode
+                if api in contacts.BAD_PARAM_400002:
+                    errcode = self.profile.bad_param_errcode
+                answer = {"errcode": errcode, "errmsg": error.errmsg}
             except ApiError as error:
                 answer = {"errcode": error.errcode, "errmsg": error.errmsg}
             if is_write(api):
@@ -297,17 +329,52 @@ class Sandbox:
                 )
         return self._answer(api, answer)
 
+    def _permitted(self, app: str, api: str) -> bool:
+        """Whether the app holds the permission point `api` needs: the read-only app holds
+        none of the write points; `profile.missing_permissions` are missing for every app."""
+        needed = permission_for(api)
+        if needed is None:
+            return True
+        if app == READONLY_APP_KEY and needed in WRITE_PERMISSIONS:
+            return False
+        return needed not in self.profile.missing_permissions
+
     def _no_permission(self) -> dict[str, Any]:
         """60011: the app lacks the permission point; the TOP gateway wraps it in 88 (S6)."""
         msg = "没有调用该接口的权限"
         if self.profile.wrap_token_errors:
-            return {
-                "errcode": 88,
-                "sub_code": "60011",
-                "sub_msg": msg,
-                "errmsg": f"ding talk error[subcode=60011,submsg={msg}]",
-            }
+            return _wrapped(60011, msg)
         return {"errcode": 60011, "errmsg": msg}
+
+    def _quota_spent(self) -> bool:
+        """Count one metered call this month; True (and no count) once the quota is spent."""
+        quota = self.profile.monthly_quota
+        if quota is None:
+            return False
+        key = f"quota:{self._month()}"
+        with self.tenant.transaction():
+            if self.tenant.counter(key) >= quota:
+                return True
+            self.tenant.next_value(key)
+        return False
+
+    def _month(self) -> str:
+        # DingTalk counts calendar months in China time.
+        return time.strftime("%Y-%m", time.gmtime(self.clock.now() + 8 * 3600))
+
+    def quota_used(self) -> int:
+        """Metered (attendance) calls counted against this month's quota so far."""
+        with self.tenant.lock:
+            return self.tenant.counter(f"quota:{self._month()}")
+
+    def _quota_answer(self) -> dict[str, Any]:
+        quota = self.profile.monthly_quota
+        used = self.quota_used() + 1
+        return {
+            "errcode": 90020,
+            "errmsg": f"您的企业本月api调用量已超过限制,调用量:{used}次,额度:{quota}次,"
+            "请登录开发者后台-资源管理-查看用量明细",
+        }
 
     def _answer(self, api: str, payload: dict[str, Any]) -> Response:
         if api.startswith("topapi/") and "request_id" not in payload:
@@ -317,6 +384,45 @@ class Sandbox:
     def _request_id(self) -> str:
         alphabet = string.ascii_lowercase + string.digits
         return "".join(self._ids.choice(alphabet) for _ in range(12))
+
+
+def parse_body(body: bytes) -> tuple[dict[str, Any] | None, bool]:
+    """(fields, was a form) of a POST body; fields None when it is neither a JSON object nor
+    a form (43009).
+
+    JSON is what orgctl and most clients send. DingTalk's own curl samples post
+    ``application/x-www-form-urlencoded`` (``access_token`` may be one of the fields); the
+    handler does not see the content type, so a body that is not JSON but parses strictly as
+    ``key=value&…`` is read as a form. Form values are strings, which the handlers already
+    coerce the way the gateway does (numbers, ``"2,3"`` lists, JSON-encoded object arrays).
+    """
+    if not body.strip():
+        return {}, False
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, False
+    if text.lstrip()[:1] in ("{", "["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return None, False
+        return (parsed if isinstance(parsed, dict) else None), False
+    try:
+        pairs = parse_qsl(text.strip(), keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        return None, False
+    return dict(pairs), True
+
+
+def _wrapped(sub_code: int, msg: str) -> dict[str, Any]:
+    """errcode 88 "鉴权异常" as the TOP gateway wraps the real cause (S6)."""
+    return {
+        "errcode": 88,
+        "sub_code": str(sub_code),
+        "sub_msg": msg,
+        "errmsg": f"ding talk error[subcode={sub_code},submsg={msg}]",
+    }
 
 
 def _throttled() -> dict[str, Any]:

@@ -17,6 +17,14 @@ class ApiError(Exception):
         self.errmsg = errmsg
 
 
+class ParamError(ApiError):
+    """A missing or malformed request parameter: 40035, or 400002 on the v2 pages that
+    document it when the profile says so (the router picks; handlers need not know)."""
+
+    def __init__(self, errmsg: str) -> None:
+        super().__init__(40035, errmsg)
+
+
 class SimulatedTimeout(Exception):
     """`Sandbox.handle` raises this when the timeout fault fires: the caller gets no answer.
 

@@ -42,6 +42,31 @@ PERMISSIONS = (
     "Pro.AttendanceRecord.Write",  # attendance uploads
 )
 """The permission points the sandbox knows (`missing_permissions` may name only these)."""
+WRITE_PERMISSIONS = frozenset({"qyapi_manage_addresslist", "Pro.AttendanceRecord.Write"})
+"""What the read-only app lacks."""
+_PERMISSION_OF = {
+    "topapi/v2/department/create": "qyapi_manage_addresslist",
+    "topapi/v2/department/update": "qyapi_manage_addresslist",
+    "topapi/v2/department/delete": "qyapi_manage_addresslist",
+    "topapi/v2/user/create": "qyapi_manage_addresslist",
+    "topapi/v2/user/update": "qyapi_manage_addresslist",
+    "topapi/v2/user/delete": "qyapi_manage_addresslist",
+    "topapi/v2/department/get": "qyapi_get_department_list",
+    "topapi/v2/department/listsub": "qyapi_get_department_list",
+    "topapi/v2/department/listsubid": "qyapi_get_department_list",
+    "topapi/v2/user/get": "qyapi_get_member",
+    "topapi/v2/user/list": "qyapi_get_department_member",
+    "topapi/user/listid": "qyapi_get_department_member",
+    "topapi/v2/user/getbymobile": "qyapi_get_member_by_mobile",
+    "attendance/list": "qyapi_get_attendance_data",
+    "attendance/listRecord": "qyapi_get_attendance_data",
+    "topapi/attendance/record/upload": "Pro.AttendanceRecord.Write",
+}
+
+
+def permission_for(api: str) -> str | None:
+    """The permission point an API path needs (None: gettoken, which needs none)."""
+    return _PERMISSION_OF.get(api)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +92,7 @@ class Profile:
     """Share of ``user/create`` calls answered 40103; those users exist with active false.
     Chosen by a seeded hash of the mobile, so the same people are pending on every run."""
     strict_create_fields: bool = True
-    """``department/create`` refuses update-only fields (errcode `bad_param_errcode`)."""
+    """``department/create`` refuses the update-only fields with 40035 (its page's errcode)."""
     contact_scope: tuple[int, ...] | None = None
     """Department ids whose subtrees the app sees; None = the whole org. Outside it, department
     calls answer 50004 and user calls 50002."""

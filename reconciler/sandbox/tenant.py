@@ -27,6 +27,7 @@ from typing import Any
 from reconciler.clock import SYSTEM_CLOCK, Clock
 from reconciler.phone import InvalidMobile, normalize_mobile
 from reconciler.sandbox.errors import ApiError
+from reconciler.sandbox.profile import STRICT, Profile
 
 ROOT_DEPT_ID = 1
 DEPT_ID_BASE = 100_000_000  # new departments get DEPT_ID_BASE + n, n = 1, 2, … (never reused)
@@ -147,9 +148,13 @@ class Tenant:
         *,
         clock: Clock = SYSTEM_CLOCK,
         corp_name: str = "示例科技",
+        profile: Profile = STRICT,
+        seed: int = 0,
     ) -> None:
         self.clock = clock
         self.corp_name = corp_name
+        self.profile = profile
+        self.seed = seed
         self.lock = threading.RLock()
         self._depth = 0
         target = ":memory:" if db_path is None else str(db_path)
@@ -227,6 +232,15 @@ class Tenant:
                 "VALUES (?, ?, NULL, 0)",
                 (ROOT_DEPT_ID, self.corp_name),
             )
+
+    def counter(self, key: str) -> int:
+        """The current value of a `_next` counter (0 if never counted)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row["value"]) if row else 0
+
+    def next_value(self, key: str) -> int:
+        """Count one more under `key` and return the new value (call in a transaction)."""
+        return self._next(key)
 
     def _next(self, key: str) -> int:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -579,6 +593,56 @@ class Tenant:
         with self.lock:
             return self._dept_view(dept_id)
 
+    # -- the app's contact scope and pending invitations (profile knobs) -------------------
+
+    def in_scope(self, dept_id: int) -> bool:
+        """Whether the app's contact scope covers the department (None = the whole org)."""
+        scope = self.profile.contact_scope
+        if scope is None:
+            return True
+        cursor: int | None = dept_id
+        while cursor is not None:
+            if cursor in scope:
+                return True
+            row = self._dept_row(cursor)
+            cursor = None if row is None else row["parent_id"]
+        return False
+
+    def require_dept_in_scope(self, dept_id: int) -> None:
+        """50004 for an existing department outside the contact scope (an unknown one is left
+        to the handler's own 60003 / 60004)."""
+        if self._dept_row(dept_id) is not None and not self.in_scope(dept_id):
+            raise ApiError(50004, "部门不在授权范围内")
+
+    def require_user_in_scope(self, userid: str) -> None:
+        """50002 for a user none of whose departments is inside the contact scope."""
+        if self.profile.contact_scope is None or self._user_row(userid) is None:
+            return
+        if not any(self.in_scope(m["dept_id"]) for m in self._memberships(userid)):
+            raise ApiError(50002, "员工不在授权范围内")
+
+    def invitation_pending(self, mobile: str) -> bool:
+        """Whether ``user/create`` for this mobile answers 40103: a seeded hash of the mobile
+        under `profile.pending_invite_share`, so the same people are pending on every run."""
+        share = self.profile.pending_invite_share
+        if share <= 0.0:
+            return False
+        digest = hashlib.sha256(f"{self.seed}:{self.canonical_mobile(mobile)}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2.0**64 < share
+
+    def set_active(self, userid: str, active: bool) -> None:
+        """Mark a user active (joined) or not (invitation pending); reads show ``active``."""
+        with self.transaction():
+            row = self.require_user(userid)
+            fields = json.loads(row["fields"])
+            if active:
+                fields.pop("active", None)
+            else:
+                fields["active"] = False
+            self.db.execute(
+                "UPDATE users SET fields = ? WHERE userid = ?", (_dumps(fields), userid)
+            )
+
     # -- users: rules --------------------------------------------------------------------
 
     def _user_row(self, userid: str) -> sqlite3.Row | None:
@@ -605,9 +669,10 @@ class Tenant:
         with self.lock:
             canonical = self.canonical_mobile(mobile, errcode=40104)
             row = self.db.execute(
-                "SELECT userid FROM users WHERE mobile = ?", (canonical,)
+                "SELECT userid, fields FROM users WHERE mobile = ?", (canonical,)
             ).fetchone()
-            if row is None:
+            # Only staff who joined are found [UM]: a pending invitation is not.
+            if row is None or json.loads(row["fields"]).get("active") is False:
                 raise ApiError(60121, "找不到该用户")
             return str(row["userid"])
 
@@ -818,7 +883,8 @@ class Tenant:
             view["extension"] = _dumps(fields["extension"])
         if fields.get("hired_date") is not None:
             view["hired_date"] = int(fields["hired_date"])
-        view.update(active=True, admin=False, boss=False, exclusive_account=False)
+        active = fields.get("active") is not False
+        view.update(active=active, admin=False, boss=False, exclusive_account=False)
         return view
 
     def _user_view(self, userid: str) -> dict[str, Any]:

@@ -8,14 +8,19 @@ import httpx
 import pytest
 
 from reconciler.clock import FakeClock
-from reconciler.sandbox import Sandbox, ServerHandle, serve
+from reconciler.sandbox import STRICT, Profile, Sandbox, ServerHandle, serve
 from tests.sandbox.helpers import Api
 
 
 @pytest.fixture
-def sb(clock: FakeClock) -> Iterator[Sandbox]:
-    """No rate limit (qps=0): rule tests make many calls without moving the fake clock."""
-    sandbox = Sandbox(clock=clock, qps=0)
+def sb(clock: FakeClock, request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """No rate limit (qps=0): rule tests make many calls without moving the fake clock.
+
+    The strict profile unless a test asks for another one:
+    ``@pytest.mark.parametrize("sb", [LENIENT], indirect=True)``.
+    """
+    profile: Profile = getattr(request, "param", STRICT)
+    sandbox = Sandbox(clock=clock, qps=0, profile=profile)
     yield sandbox
     sandbox.close()
 

@@ -46,6 +46,48 @@ def test_serve_prints_the_export_lines_and_serves_the_file(
         f"export DINGTALK_APP_SECRET={APP_SECRET}",
     ]
     assert f"listening on {seen['url']}" in result.stderr
+    assert "profile strict: rate_limit=sliding qps=20 " in result.stderr  # the default
+
+
+def test_serve_takes_a_profile_and_knobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    seen: dict[str, object] = {}
+
+    def probe(handle: ServerHandle) -> None:
+        with httpx.Client(base_url=handle.url) as client:
+            credentials = {"appkey": APP_KEY, "appsecret": APP_SECRET}
+            token = client.get("/gettoken", params=credentials).json()["access_token"]
+            unknown = client.post(
+                "/topapi/v2/user/get", params={"access_token": token}, json={"userid": "x"}
+            )
+            forged = client.post(
+                "/topapi/v2/department/get", params={"access_token": "forged"}, json={}
+            )
+        seen["unknown"] = unknown.json()["errcode"]
+        seen["forged"] = forged.json()["errcode"]
+
+    monkeypatch.setattr(cli_sandbox, "_wait", probe)
+    args = ["sandbox", "serve", "--port", "0", "--latency", "0", "--db", str(tmp_path / "s.db")]
+    result = CliRunner().invoke(
+        app, [*args, "--profile", "lenient", "--set", "unknown_user_errcode=33012", "--qps", "7"]
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == {"unknown": 33012, "forged": 40014}  # the knob, and lenient's bare 40014
+    assert "profile custom: rate_limit=bucket qps=7 empty_string_clears=true" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--profile", "harsh"], "unknown sandbox profile 'harsh'"),
+        (["--set", "qps"], "expected KEY=VALUE"),
+        (["--set", "nope=1"], "unknown sandbox profile knob 'nope'"),
+    ],
+)
+def test_serve_refuses_a_bad_profile(tmp_path: Path, extra: list[str], message: str):
+    args = ["sandbox", "serve", "--port", "0", "--db", str(tmp_path / "s.db")]
+    result = CliRunner().invoke(app, [*args, *extra])
+    assert result.exit_code == 1
+    assert message in result.stderr
 
 
 def test_serve_refuses_a_port_in_use(tmp_path: Path):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from reconciler.clock import FakeClock
-from reconciler.sandbox import Sandbox
+from reconciler.sandbox import LENIENT, Sandbox
 from tests.sandbox.helpers import Api, dept, user
 
 MOBILE = "+86-15172391968"
@@ -170,6 +170,7 @@ def test_emails_are_unique_60106_whatever_their_case(http_api: Api, sb: Sandbox,
     assert user(sb, "lisi")["email"] == "lisi@example.com"
 
 
+@pytest.mark.parametrize("sb", [LENIENT], indirect=True)  # "" clears only on the lenient reading
 def test_telephones_are_unique_40100_and_clearing_frees_one(http_api: Api, sb: Sandbox, eng: int):
     http_api.ok("topapi/v2/user/update", {"userid": "zhangsan", "telephone": "8100"})
     taken = {**new_user("lisi", "+86-13800138000"), "telephone": "8100"}
@@ -211,8 +212,25 @@ def test_a_mobile_cannot_be_changed_40022_but_resending_it_is_fine(
         ("topapi/v2/user/getbymobile", {"mobile": "+86-13800138000"}),
     ],
 )
+@pytest.mark.parametrize("sb", [LENIENT], indirect=True)
 def test_an_unknown_user_is_60121(http_api: Api, path: str, body: dict[str, Any]):
     refused(http_api, path, body, 60121)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "errcode"),
+    [
+        # user/get and user/delete document 33012 "无效的userId"; the others 60121.
+        ("topapi/v2/user/get", {"userid": "nobody"}, 33012),
+        ("topapi/v2/user/update", {"userid": "nobody", "name": "无名"}, 60121),
+        ("topapi/v2/user/delete", {"userid": "nobody"}, 33012),
+        ("topapi/v2/user/getbymobile", {"mobile": "+86-13800138000"}, 60121),
+    ],
+)
+def test_an_unknown_user_on_the_strict_profile(
+    http_api: Api, path: str, body: dict[str, Any], errcode: int
+):
+    refused(http_api, path, body, errcode)
 
 
 def test_manager_userid_is_cleared_only_through_force_update_fields(
@@ -243,6 +261,7 @@ def test_user_departments_must_exist_60003(http_api: Api, sb: Sandbox):
 # -- the gateway ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("sb", [LENIENT], indirect=True)  # strict wraps 40014 in 88
 def test_a_bad_token_is_40014_a_missing_one_41001(http_api: Api):
     assert (
         http_api.call("topapi/v2/department/get", {"dept_id": 1}, token="forged")["errcode"]
@@ -273,6 +292,7 @@ def test_wrong_app_credentials_are_40089(http_api: Api):
         ("topapi/v2/user/list", {"dept_id": 1, "size": 10}),
     ],
 )
+@pytest.mark.parametrize("sb", [LENIENT], indirect=True)  # strict: 400002 on some v2 pages
 def test_missing_required_fields_are_40035(http_api: Api, path: str, body: dict[str, Any]):
     answer = refused(http_api, path, body, 40035)
     assert "request_id" in answer
@@ -289,9 +309,10 @@ def test_an_unknown_api_is_errcode_22_like_the_top_gateway(http_api: Api):
     assert answer["sub_msg"] == "不合法ApiName，ApiName = dingtalk.oapi.v2.department.frobnicate"
 
 
-def test_a_body_that_is_not_json_is_43009(http_api: Api):
+@pytest.mark.parametrize("content", [b"dept_id: 1", b'{"dept_id": 1', b"[1]", b"\xff\xfe"])
+def test_a_body_that_is_neither_json_nor_a_form_is_43009(http_api: Api, content: bytes):
     answer = http_api.client.post(
-        "/topapi/v2/department/get", params={"access_token": http_api.token()}, content=b"dept_id=1"
+        "/topapi/v2/department/get", params={"access_token": http_api.token()}, content=content
     )
     assert answer.json()["errcode"] == 43009
 

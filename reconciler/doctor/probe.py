@@ -81,6 +81,10 @@ LATENCY_SAMPLES = 5
 DEFAULT_PROBE_MOBILE = "13800000000"
 
 
+def is_write(api: str) -> bool:
+    return api.rsplit("/", 1)[-1] in ("create", "update", "delete")
+
+
 def is_permission_error(error: DingTalkError) -> bool:
     if error.errcode in PERMISSION_ERRCODES:
         return True
@@ -630,7 +634,14 @@ class _Doctor:
         scratch = _Scratch()
         try:
             await self.department_checks(scratch)
-            if self.options.user_mobile and scratch.dept_id is not None:
+            if READ_PERMISSIONS[USER_GET] in self.report.missing_permissions:
+                self.report.add(
+                    "user checks",
+                    Status.SKIP,
+                    f"not run: the app lacks {READ_PERMISSIONS[USER_GET]}",
+                    "cannot read a user back to see what a write did",
+                )
+            elif self.options.user_mobile and scratch.dept_id is not None:
                 await self.user_checks(scratch)
             elif not self.options.user_mobile:
                 self.report.add(
@@ -642,12 +653,12 @@ class _Doctor:
         except DingTalkError as error:
             self.report.add(
                 f"write: {scratch.doing}",
-                Status.FAIL if is_permission_error(error) else Status.WARN,
+                Status.FAIL if is_permission_error(error) and is_write(error.api) else Status.WARN,
                 str(error),
                 "stopped the write checks and cleaned up",
                 _write_fix(error),
             )
-            if is_permission_error(error):
+            if is_permission_error(error) and is_write(error.api):
                 self.report.missing_permissions.append(WRITE_PERMISSION)
         finally:
             await self.cleanup(scratch)
@@ -842,7 +853,7 @@ def _token_fix(error: DingTalkError) -> str:
 
 
 def _write_fix(error: DingTalkError) -> str:
-    if is_permission_error(error):
+    if is_permission_error(error) and is_write(error.api):
         return (
             f"in the developer console open the app → 权限管理 and add {WRITE_PERMISSION} "
             "(通讯录数据管理权限); a read-only app can plan but not apply"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,6 @@ from reconciler.doctor.probe import (
     DEPT_GET,
     LISTSUBID,
     SCRATCH_PREFIX,
-    USER_GET,
     USER_LIST,
     Options,
     run_doctor,
@@ -55,7 +56,8 @@ def seed(sb: Sandbox) -> dict[str, int]:
 
 def assert_nothing_left(sb: Sandbox, before: list[dict[str, Any]]) -> None:
     assert sb.tenant.departments() == before
-    created = [w for w in sb.writes() if w.api.endswith("/create") and w.errcode == 0]
+    # 40103: invited, and created all the same (inactive until the person accepts).
+    created = [w for w in sb.writes() if w.api.endswith("/create") and w.errcode in (0, 40103)]
     deleted = [w for w in sb.writes() if w.api.endswith("/delete") and w.errcode == 0]
     assert len(created) == len(deleted)
 
@@ -63,15 +65,52 @@ def assert_nothing_left(sb: Sandbox, before: list[dict[str, Any]]) -> None:
 # ---------------------------------------------------------------------------- profiles
 
 
-@pytest.mark.parametrize("profile", [LENIENT], ids=lambda p: p.name)
-def test_doctor_reports_exactly_the_profile(clock: FakeClock, profile: Profile) -> None:
-    with Sandbox(clock=clock, profile=profile) as sb:
+KNOBS = [
+    STRICT,
+    LENIENT,
+    replace(STRICT, name="strict+bucket", rate_limit="bucket"),
+    replace(LENIENT, name="lenient+sliding", rate_limit="sliding"),
+    replace(STRICT, name="strict+clears", empty_string_clears=True),
+    replace(LENIENT, name="lenient+33012", unknown_user_errcode=33012),
+    replace(STRICT, name="strict+bare-tokens", wrap_token_errors=False),
+    replace(STRICT, name="strict+pending", pending_invite_share=1.0),
+    replace(STRICT, name="strict-no-lookup", missing_permissions=("qyapi_get_member_by_mobile",)),
+    replace(LENIENT, name="lenient-no-member", missing_permissions=("qyapi_get_member",)),
+    replace(
+        STRICT, name="strict-no-attendance", missing_permissions=("qyapi_get_attendance_data",)
+    ),
+]
+READS = {
+    "qyapi_get_department_list",
+    "qyapi_get_department_member",
+    "qyapi_get_member",
+    "qyapi_get_member_by_mobile",
+}
+
+
+@pytest.mark.parametrize("profile", KNOBS, ids=lambda p: p.name)
+def test_doctor_reports_exactly_the_profile(
+    clock: FakeClock, tmp_path: Path, profile: Profile
+) -> None:
+    db = tmp_path / "tenant.db"
+    with Sandbox(db, clock=clock) as sb:
+        seed(sb)
+        before = sb.tenant.departments()
+    with Sandbox(db, clock=clock, profile=profile) as sb:
         report = run(sb, Options(write=True, user_mobile=MOBILE))
-        assert report.exit_code == 0, report.blocking
         assert report.traits.rate_limit == profile.rate_limit
-        assert report.traits.empty_string_clears is profile.empty_string_clears
-        assert report.traits.unknown_user_errcode == profile.unknown_user_errcode
-        assert report.missing_permissions == list(profile.missing_permissions)
+        missing = [p for p in profile.missing_permissions if p in READS]
+        assert report.missing_permissions == missing
+        if "qyapi_get_member" in missing:
+            assert report.traits.unknown_user_errcode is None
+            assert report.exit_code == 1
+        else:
+            assert report.traits.unknown_user_errcode == profile.unknown_user_errcode
+            assert report.traits.empty_string_clears is profile.empty_string_clears
+            assert report.exit_code == 0, report.blocking
+        # Nothing left behind: the same departments and people, every create undone.
+        assert_nothing_left(sb, before)
+        assert {u["userid"] for u in _users(sb)} == {"zhangsan", "lisi"}
 
 
 @pytest.mark.parametrize(
@@ -122,16 +161,14 @@ def test_a_clean_tenant_blocks_nothing(sandbox: Sandbox) -> None:
     assert check(report, "write checks").status is Status.SKIP
 
 
-def test_unknown_userid_errcode_is_observed(sandbox: Sandbox) -> None:
-    def strict_33012(api: str, body: Mapping[str, Any]) -> Answer | None:
-        if api == USER_GET:
-            return {"errcode": 33012, "errmsg": "无效的userId"}
-        return None
-
-    assert run(sandbox).traits.unknown_user_errcode == 60121
-    report = run(sandbox, rules=[strict_33012])
-    assert report.traits.unknown_user_errcode == 33012
-    assert "33012" in check(report, "unknown userid").action
+@pytest.mark.parametrize(("profile", "code"), [(STRICT, 33012), (LENIENT, 60121)])
+def test_unknown_userid_errcode_is_observed(clock: FakeClock, profile: Profile, code: int) -> None:
+    with Sandbox(clock=clock, profile=profile) as sb:
+        report = run(sb)
+    assert report.traits.unknown_user_errcode == code
+    unknown = check(report, "unknown userid")
+    assert unknown.observed == f"user/get answers {code}"
+    assert str(code) in unknown.action
 
 
 def test_the_scope_is_compared_with_the_yaml(sandbox: Sandbox) -> None:
@@ -162,18 +199,10 @@ def test_wrong_secret_blocks_with_the_credentials_named(sandbox: Sandbox) -> Non
     assert [c.name for c in report.checks] == ["token"]  # nothing else can be checked
 
 
-def test_missing_permission_is_named_with_its_console_point(sandbox: Sandbox) -> None:
-    def no_member_read(api: str, body: Mapping[str, Any]) -> Answer | None:
-        if api == USER_LIST:  # errcode 88 wrapping 60011, as the gateway answers
-            return {
-                "errcode": 88,
-                "sub_code": "60011",
-                "sub_msg": "没有调用该接口的权限",
-                "errmsg": "ding talk error[subcode=60011,submsg=没有调用该接口的权限]",
-            }
-        return None
-
-    report = run(sandbox, rules=[no_member_read])
+def test_missing_permission_is_named_with_its_console_point(clock: FakeClock) -> None:
+    profile = replace(STRICT, missing_permissions=("qyapi_get_department_member",))
+    with Sandbox(clock=clock, profile=profile) as sb:
+        report = run(sb)
     assert report.missing_permissions == ["qyapi_get_department_member"]
     permissions = check(report, "read permissions")
     assert permissions.status is Status.FAIL
@@ -184,23 +213,37 @@ def test_missing_permission_is_named_with_its_console_point(sandbox: Sandbox) ->
     assert report.as_json()["missing_permissions"] == ["qyapi_get_department_member"]
 
 
-def test_partial_scope_lists_the_departments_answering_50004(sandbox: Sandbox) -> None:
-    ids = seed(sandbox)
-    hidden = {ids["sales"], ids["eng-platform"]}
-
-    def outside(api: str, body: Mapping[str, Any]) -> Answer | None:
-        if api == DEPT_GET and body.get("dept_id") in hidden:
-            return {"errcode": 50004, "errmsg": "请求的部门id不在授权范围内"}
+def test_missing_permission_as_a_bare_60011_too(sandbox: Sandbox) -> None:
+    def no_member_read(api: str, body: Mapping[str, Any]) -> Answer | None:
+        if api == USER_LIST:
+            return {"errcode": 60011, "errmsg": "没有调用该接口的权限"}
         return None
 
-    report = run(sandbox, rules=[outside])
-    assert report.out_of_scope == sorted(hidden)
+    report = run(sandbox, rules=[no_member_read])
+    assert report.missing_permissions == ["qyapi_get_department_member"]
+    assert check(report, "read permissions").status is Status.FAIL
+
+
+def test_partial_scope_lists_the_departments_answering_50004(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "tenant.db"
+    with Sandbox(db, clock=clock) as sb:
+        ids = seed(sb)
+    with Sandbox(db, clock=clock, profile=replace(STRICT, contact_scope=(ids["eng"],))) as sb:
+        report = run(sb, Options(write=True))
+        departments = sb.tenant.departments()
+    assert report.out_of_scope == [1, ids["sales"]]
     scope = check(report, "contact scope")
     assert scope.status is Status.FAIL
-    assert scope.observed.startswith("2 of 4 departments answer 50004")
+    assert scope.observed.startswith("2 of 4 departments answer 50004 (1, ")
     assert "通讯录权限范围" in scope.fix
     assert "全部员工" in scope.fix
     assert report.exit_code == 1
+    # The scratch department cannot be created under a root outside the scope: said, and
+    # nothing was created.
+    assert "50004" in check(report, "write: create a hidden scratch department").observed
+    assert len(departments) == 4
 
 
 def test_a_read_only_app_lacks_the_write_permission(sandbox: Sandbox) -> None:

@@ -483,6 +483,7 @@ _PATTERN_HINTS = {
     "',' and '，' (errcode 60009), and it must not be blank",
     "\\S": "must not be blank",
     "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$": "is not an email address",
+    "^(sliding|bucket|unknown)$": "is not sliding, bucket or unknown",
 }
 
 _TYPE_WORDS = {

@@ -749,6 +749,8 @@ class _Doctor:
         telephone = "8" + self.stamp[-7:-1]  # 分机号: unique in the org (40100)
         scratch.doing = "create a scratch user"
         self.step("create user")
+        # Known before the call: if the answer is lost, cleanup still deletes whoever exists.
+        scratch.userid = userid
         try:
             await self.client.create_user(
                 {
@@ -763,7 +765,6 @@ class _Doctor:
         except DingTalkError as error:
             if error.errcode != 40103:  # invited: the user exists, inactive
                 raise
-        scratch.userid = userid
         before = await self.client.get_user(userid) or {}
         scratch.doing = 'clear email and telephone with ""'
         self.step("clear with empty string")
@@ -853,6 +854,11 @@ def _token_fix(error: DingTalkError) -> str:
 
 
 def _write_fix(error: DingTalkError) -> str:
+    if error.errcode == 60104:
+        return (
+            "give --user-mobile a number no member of the organisation has: DingTalk refuses "
+            "a second member with the same mobile (60104)"
+        )
     if is_permission_error(error) and is_write(error.api):
         return (
             f"in the developer console open the app → 权限管理 and add {WRITE_PERMISSION} "

@@ -357,3 +357,14 @@ def test_the_optional_mobile_lookup_only_warns(sandbox: Sandbox) -> None:
     assert "missing qyapi_get_member_by_mobile" in permissions.observed
     assert report.missing_permissions == ["qyapi_get_member_by_mobile"]
     assert report.exit_code == 0
+
+
+def test_a_members_mobile_is_refused_with_the_reason(sandbox: Sandbox) -> None:
+    seed(sandbox)
+    before = sandbox.tenant.departments()
+    report = run(sandbox, Options(write=True, user_mobile="+86-13800138000"))  # zhangsan's
+    failed = check(report, "write: create a scratch user")
+    assert failed.status is Status.WARN
+    assert "no member of the organisation has" in failed.fix
+    assert report.traits.empty_string_clears is None
+    assert_nothing_left(sandbox, before)

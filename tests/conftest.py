@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.clock import FakeClock
-from reconciler.sandbox import Sandbox
+from reconciler.sandbox import STRICT, Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,10 +39,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def sb(clock: FakeClock) -> Iterator[Sandbox]:
+def sb(clock: FakeClock, request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     """An embedded tenant with DingTalk's 20 QPS per API, on the fake clock (so no waiting).
-    tests/sandbox overrides it with an unlimited one for rule tests."""
-    sandbox = Sandbox(clock=clock)
+    tests/sandbox overrides it with an unlimited one for rule tests.
+
+    The strict profile, as everywhere; a test module that needs another one says so in one
+    line, ``SANDBOX_PROFILE = LENIENT  # <the knob, and why>``.
+    """
+    sandbox = Sandbox(clock=clock, profile=getattr(request.module, "SANDBOX_PROFILE", STRICT))
     yield sandbox
     sandbox.close()
 

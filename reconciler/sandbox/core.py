@@ -6,11 +6,14 @@ in order, each of which may answer instead of the next:
 
 1. one seeded random draw; the IP-ban fault answers ``{"status":1111,…}`` (no errcode);
 2. route: ``gettoken`` or a known path, else errcode 22 (S7); wrong method 43001/43002;
-3. auth: ``access_token`` query parameter — 41001 missing, 40014 unknown, 42001 expired;
-4. rate limit per (app, path), sliding window or token bucket (`Profile.rate_limit`) — 90018,
+3. body: JSON, or a form (``access_token`` may be one of its fields), else 43009 later;
+4. auth: ``access_token`` — 41001 missing, 40014 unknown (88-wrapped on strict), 42001 expired;
+5. rate limit per (app, path), sliding window or token bucket (`Profile.rate_limit`) — 90018,
    request not executed;
-5. faults from the same draw: HTTP 502 or errcode -1, extra 90018, timeout;
-6. the handler, in one transaction; a write (and its log row) commits atomically.
+6. permission points (60011: the read-only app's writes, `Profile.missing_permissions`) and the
+   monthly quota of metered APIs (90020);
+7. faults from the same draw: HTTP 502 or errcode -1, extra 90018, timeout;
+8. the handler, in one transaction; a write (and its log row) commits atomically.
 
 ``topapi/*`` answers carry a ``request_id`` (token errors do not: S3). HTTP status is 200 for
 every answer except the 502 fault, as on the real gateway.

@@ -1,15 +1,15 @@
 """A tiny in-memory DingTalk that enforces the rules a plan's order must respect.
 
 Not the sandbox (that one speaks HTTP): this executes `Step`s directly, so property tests can
-run thousands of plans. Rules, with DingTalk's errcodes:
+run thousands of plans. Every check comes from the sandbox's rulebook
+(`reconciler.sandbox.rules`: 60001/60003/60004/60005/60006/60007/60009/60010/60018/60021,
+60102/60104/60105/60106/40100/60112/60121/60128/40066, 40031) through the `Directory`
+facts this class answers, so the simulator and the sandbox cannot disagree on a rule. On top:
 
-* departments: parent exists (60004), sibling names unique (60021), valid names (60001/60009),
-  no cycle on move (60010), root never changed (60007/60018), no delete with members (60005)
-  or sub-departments (60006);
-* users: userid unique (60102), mobile unique (60104), email unique ignoring case (60106),
-  telephone (extension number) unique (40100), departments exist (60003), manager exists
-  (60128), at least one department (40066); an empty email or telephone clears it;
-* managers are always members of their department (DingTalk: "不存在的userId");
+* managers are always members of their department, checked after *every* step (stricter than
+  DingTalk, which drops a manager who leaves: a plan must not rely on that);
+* ``""`` in an update clears a field only on a profile with `empty_string_clears` (the lenient
+  reading); on the strict one it leaves the field as it was;
 * deleting a person drops them from every manager list and from their reports' manager field
   (the pessimistic reading: re-creating them does not restore either).
 """
@@ -22,14 +22,12 @@ from typing import Any
 
 from reconciler.model import ROOT, ROOT_DEPT_ID, USER_FIELDS, Department, Org, User, unkeyed
 from reconciler.plan.planner import Action, Plan, Step
+from reconciler.sandbox import STRICT, Profile, rules
+from reconciler.sandbox.errors import ApiError
+from reconciler.sandbox.rules import UniqueField, unique_key
 
-UNIQUE_ERRCODES = {"email": 60106, "telephone": 40100}
-"""Unique per org besides the mobile (checked on its own: it cannot be updated)."""
-
-
-def unique_key(name: str, value: str) -> str:
-    # The loader treats emails as equal ignoring case; so does this model, to be safe.
-    return value.casefold() if name == "email" else value
+CLEARABLE = ("email", "telephone")
+"""Unique values a plan may release (the mobile cannot be updated at all)."""
 
 
 class RuleBroken(AssertionError):
@@ -56,17 +54,62 @@ class SimUser:
 
 
 class SimDingTalk:
-    def __init__(self) -> None:
+    def __init__(self, profile: Profile = STRICT) -> None:
+        self.profile = profile
         self.depts: dict[int, SimDept] = {}
         self.users: dict[str, SimUser] = {}
         self.next_id = 1000
         self.applied: list[str] = []
 
+    # -- the rulebook's Directory ----------------------------------------------------------
+
+    def dept_exists(self, dept_id: int) -> bool:
+        return dept_id == ROOT_DEPT_ID or dept_id in self.depts
+
+    def dept_name(self, dept_id: int) -> str:
+        return self.depts[dept_id].name
+
+    def parent_of(self, dept_id: int) -> int | None:
+        d = self.depts.get(dept_id)
+        return None if d is None else d.parent_id
+
+    def sibling_named(self, parent_id: int, name: str) -> int | None:
+        for d in self.depts.values():
+            if d.parent_id == parent_id and d.name == name:
+                return d.dept_id
+        return None
+
+    def has_children(self, dept_id: int) -> bool:
+        return any(d.parent_id == dept_id for d in self.depts.values())
+
+    def has_members(self, dept_id: int) -> bool:
+        subtree = {dept_id}
+        grew = True
+        while grew:
+            below = {d.dept_id for d in self.depts.values() if d.parent_id in subtree}
+            grew = not below <= subtree
+            subtree |= below
+        return any(u.dept_ids & subtree for u in self.users.values())
+
+    def members(self, dept_id: int) -> set[str]:
+        return {u.userid for u in self.users.values() if dept_id in u.dept_ids}
+
+    def user_exists(self, userid: str) -> bool:
+        return userid in self.users
+
+    def holder(self, field: UniqueField, value: str) -> str | None:
+        key = unique_key(field, value)
+        for u in self.users.values():
+            held = u.fields.get(field)
+            if held and unique_key(field, held) == key:
+                return u.userid
+        return None
+
     # -- conversion ---------------------------------------------------------------------------
 
     @classmethod
-    def from_org(cls, live: Org) -> SimDingTalk:
-        sim = cls()
+    def from_org(cls, live: Org, profile: Profile = STRICT) -> SimDingTalk:
+        sim = cls(profile)
         ids = {ROOT: ROOT_DEPT_ID}
         for key, d in live.departments.items():
             assert d.dept_id is not None
@@ -132,57 +175,50 @@ class SimDingTalk:
             self.applied.append(step.id)
 
     def resolve(self, refs: Mapping[str, int], ref: str, step: Step) -> int:
+        """The id a department ref stands for. Whether it still exists is the rulebook's
+        question (60003 / 60004, depending on the call)."""
         if ref not in refs:
             raise RuleBroken(60003, step, f"department ref {ref!r} unknown")
-        dept_id = refs[ref]
-        if dept_id != ROOT_DEPT_ID and dept_id not in self.depts:
-            raise RuleBroken(60003, step, f"department {ref!r} does not exist")
-        return dept_id
+        return refs[ref]
 
     def run(self, step: Step, refs: dict[str, int]) -> None:
+        """Execute one step; a broken rule raises RuleBroken with DingTalk's errcode."""
+        try:
+            self._run(step, refs)
+        except ApiError as error:
+            raise RuleBroken(error.errcode, step, error.errmsg) from None
+
+    def _run(self, step: Step, refs: dict[str, int]) -> None:
         p = step.payload
         if step.action is Action.CREATE_DEPARTMENT:
             parent = self.resolve(refs, p["parent"], step)
-            self.check_name(step, p["name"], parent, None)
+            rules.check_create_department(self, p["name"], parent)
             dept_id = self.next_id
             self.next_id += 1
             self.depts[dept_id] = SimDept(dept_id, p["name"], parent, p.get("order"), p["key"])
             refs[p["key"]] = dept_id
         elif step.action in (Action.UPDATE_DEPARTMENT, Action.ADOPT_DEPARTMENT):
             dept_id = self.resolve(refs, p["dept"], step)
-            if dept_id == ROOT_DEPT_ID:
-                raise RuleBroken(60018, step, "root cannot be updated")
+            new_parent = self.resolve(refs, p["parent"], step) if "parent" in p else None
+            rules.check_update_department(self, dept_id, p.get("name"), new_parent)
             d = self.depts[dept_id]
-            parent = self.resolve(refs, p["parent"], step) if "parent" in p else d.parent_id
-            name = p.get("name", d.name)
-            if parent != d.parent_id:
-                cursor = parent
-                while cursor != ROOT_DEPT_ID:
-                    if cursor == dept_id:
-                        raise RuleBroken(60010, step, "move would make a cycle")
-                    cursor = self.depts[cursor].parent_id
-            self.check_name(step, name, parent, dept_id)
-            d.parent_id, d.name = parent, name
+            d.parent_id = d.parent_id if new_parent is None else new_parent
+            d.name = p.get("name", d.name)
             if "order" in p:
                 d.order = p["order"]
             if "source_identifier" in p:
                 d.source_identifier = p["source_identifier"]
         elif step.action is Action.SET_MANAGERS:
             dept_id = self.resolve(refs, p["dept"], step)
+            rules.check_managers(self, dept_id, p["managers"])
             self.depts[dept_id].managers = list(p["managers"])
         elif step.action is Action.DELETE_DEPARTMENT:
             dept_id = self.resolve(refs, p["dept"], step)
-            if dept_id == ROOT_DEPT_ID:
-                raise RuleBroken(60007, step, "root cannot be deleted")
-            if any(dept_id in u.dept_ids for u in self.users.values()):
-                raise RuleBroken(60005, step, "department has members")
-            if any(d.parent_id == dept_id for d in self.depts.values()):
-                raise RuleBroken(60006, step, "department has sub-departments")
+            rules.check_delete_department(self, dept_id)
             del self.depts[dept_id]
         elif step.action is Action.DELETE_USER:
             userid = p["userid"]
-            if userid not in self.users:
-                raise RuleBroken(60121, step, "no such user")
+            rules.check_delete_user(self, userid)
             del self.users[userid]
             for d in self.depts.values():
                 if userid in d.managers:
@@ -192,33 +228,48 @@ class SimDingTalk:
                     u.fields["manager"] = None
         elif step.action is Action.CREATE_USER:
             userid = p["userid"]
-            if userid in self.users:
-                raise RuleBroken(60102, step, "userid exists")
-            mobile = p.get("mobile")
-            if mobile and any(u.fields.get("mobile") == mobile for u in self.users.values()):
-                raise RuleBroken(60104, step, "mobile exists")
-            self.check_unique(step, userid, p)
-            dept_ids = self.dept_ids(refs, p["departments"], step)
-            self.check_manager(step, p.get("manager"))
+            dept_ids = [self.resolve(refs, k, step) for k in p["departments"]]
+            rules.check_create_user(
+                self,
+                userid,
+                str(p.get("name") or userid),
+                str(p.get("mobile") or ""),
+                dept_ids,
+                email=p.get("email"),
+                telephone=p.get("telephone"),
+                manager=p.get("manager"),
+            )
             values: dict[str, Any] = dict.fromkeys(USER_FIELDS)
             values.pop("departments")
             for k, v in p.items():
                 if k not in ("userid", "departments"):
                     values[k] = dict(v) if isinstance(v, Mapping) else v
-            self.users[userid] = SimUser(userid, values, dept_ids)
+            self.users[userid] = SimUser(userid, values, set(dept_ids))
             self.drop_empty(self.users[userid])
         elif step.action is Action.UPDATE_USER:
             userid = p["userid"]
-            if userid not in self.users:
-                raise RuleBroken(60121, step, "no such user")
-            u = self.users[userid]
-            if "mobile" in p:
+            if not self.profile.empty_string_clears:
+                # DingTalk's SDKs drop "" before sending: it reaches no field.
+                p = {k: v for k, v in p.items() if v != ""}
+            if "mobile" in p and userid in self.users:
                 raise RuleBroken(40022, step, "mobile cannot be updated")
-            if "departments" in p:
-                u.dept_ids = self.dept_ids(refs, p["departments"], step)
-            if "manager" in p:
-                self.check_manager(step, p["manager"])
-            self.check_unique(step, userid, p)
+            moved_to = (
+                [self.resolve(refs, k, step) for k in p["departments"]]
+                if "departments" in p
+                else None
+            )
+            rules.check_update_user(
+                self,
+                userid,
+                name=p.get("name"),
+                dept_ids=moved_to,
+                email=p.get("email"),
+                telephone=p.get("telephone"),
+                manager=p.get("manager"),
+            )
+            u = self.users[userid]
+            if moved_to is not None:
+                u.dept_ids = set(moved_to)
             for k, v in p.items():
                 if k not in ("userid", "departments"):
                     u.fields[k] = dict(v) if isinstance(v, Mapping) else v
@@ -226,43 +277,12 @@ class SimDingTalk:
         else:  # pragma: no cover - every action is handled above
             raise AssertionError(step.action)
 
-    def dept_ids(self, refs: Mapping[str, int], keys: Iterable[str], step: Step) -> set[int]:
-        result = {self.resolve(refs, k, step) for k in keys}
-        if not result:
-            raise RuleBroken(40066, step, "a person needs a department")
-        return result
-
-    def check_unique(self, step: Step, userid: str, payload: Mapping[str, Any]) -> None:
-        """60106 / 40100 for the email and telephone a create or update writes."""
-        for name, errcode in UNIQUE_ERRCODES.items():
-            value = payload.get(name)
-            if not value:
-                continue  # absent: unchanged; empty: cleared
-            key = unique_key(name, value)
-            for other in self.users.values():
-                held = other.fields.get(name)
-                if other.userid != userid and held and unique_key(name, held) == key:
-                    raise RuleBroken(errcode, step, f"{name} {value!r} held by {other.userid}")
-
     @staticmethod
     def drop_empty(user: SimUser) -> None:
         # DingTalk stores a cleared email or telephone as absent (reads omit empty values).
-        for name in UNIQUE_ERRCODES:
+        for name in CLEARABLE:
             if user.fields.get(name) == "":
                 user.fields[name] = None
-
-    def check_manager(self, step: Step, manager: str | None) -> None:
-        if manager and manager not in self.users:
-            raise RuleBroken(60128, step, f"manager {manager} does not exist")
-
-    def check_name(self, step: Step, name: str, parent: int, self_id: int | None) -> None:
-        if not name or len(name) > 64 or any(c in name for c in "-,，"):
-            raise RuleBroken(60009, step, f"invalid name {name!r}")
-        if parent != ROOT_DEPT_ID and parent not in self.depts:
-            raise RuleBroken(60004, step, "parent does not exist")
-        for d in self.depts.values():
-            if d.parent_id == parent and d.name == name and d.dept_id != self_id:
-                raise RuleBroken(60021, step, f"sibling {name!r} exists")
 
     def check_managers(self, step: Step) -> None:
         for d in self.depts.values():

@@ -14,11 +14,14 @@ from reconciler.model import Org, User
 from reconciler.plan.diff import FieldChange
 from reconciler.plan.planner import Action, Phase, Plan, Step, build_plan
 from reconciler.policy import Policy
+from reconciler.sandbox import LENIENT
 from tests.plan.builders import dept, live_dept, mobile, org, user
 from tests.plan.sim import RuleBroken, SimDingTalk
 
 PRUNE = Policy(prune_users=True, prune_departments=True)
 EMAIL = {n: f"p{n}@example.com" for n in range(1, 6)}
+
+SIM_PROFILE = LENIENT  # empty_string_clears: the planner releases a value with ""
 
 
 def orders(plan: Plan) -> Iterator[list[Step]]:
@@ -48,7 +51,7 @@ def planned(desired: Org, live: Org, policy: Policy = PRUNE) -> Plan:
     plan = build_plan(desired, live, policy)
     count = 0
     for order in orders(plan):
-        sim = SimDingTalk.from_org(live)
+        sim = SimDingTalk.from_org(live, SIM_PROFILE)
         sim.apply(plan, order)
         again = build_plan(desired, sim.to_org(), policy)
         assert again.empty, [s.id for s in again.steps]
@@ -93,7 +96,7 @@ def test_the_model_refuses_what_the_planner_must_avoid() -> None:
         payload={"userid": "u1", "email": EMAIL[2].upper()},
     )
     with pytest.raises(RuleBroken) as caught:
-        SimDingTalk.from_org(live).run(naive, {})
+        SimDingTalk.from_org(live, SIM_PROFILE).run(naive, {})
     assert caught.value.errcode == 60106
     live = live_org(("u1", 1, None, "8001"), ("u2", 2, None, "8002"))
     telephone = Step(
@@ -106,7 +109,7 @@ def test_the_model_refuses_what_the_planner_must_avoid() -> None:
         payload={"userid": "u1", "telephone": "8002"},
     )
     with pytest.raises(RuleBroken) as caught:
-        SimDingTalk.from_org(live).run(telephone, {})
+        SimDingTalk.from_org(live, SIM_PROFILE).run(telephone, {})
     assert caught.value.errcode == 40100
 
 
@@ -250,7 +253,7 @@ def test_a_long_rotation_is_one_release_and_a_chain() -> None:
     plan = build_plan(desired, live, PRUNE)
     releases = [s.id for s in plan.steps if s.id.startswith("user.release:")]
     assert releases == ["user.release:u0000"]
-    sim = SimDingTalk.from_org(live)
+    sim = SimDingTalk.from_org(live, SIM_PROFILE)
     sim.apply(plan)
     assert build_plan(desired, sim.to_org(), PRUNE).empty
 

@@ -16,6 +16,7 @@ from reconciler.model import ROOT, Org
 from reconciler.plan.diff import diff
 from reconciler.plan.planner import Plan, Step, build_plan
 from reconciler.policy import Policy
+from reconciler.sandbox import LENIENT
 from tests.plan.builders import dept, live_dept, mobile, org, user
 from tests.plan.sim import SimDingTalk
 from tests.plan.strategies import Scenario, handoff_scenarios, scenarios
@@ -25,6 +26,8 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
 )
+
+SIM_PROFILE = LENIENT  # empty_string_clears: the planner releases a value with ""
 
 
 def plan_or_skip(s: Scenario) -> Plan:
@@ -57,7 +60,7 @@ def test_plan_is_well_formed_obeys_dingtalk_rules_and_converges(s: Scenario) -> 
     assert Plan.from_json(text) == plan
     assert Plan.from_json(text).to_json() == text
 
-    sim = SimDingTalk.from_org(s.live)
+    sim = SimDingTalk.from_org(s.live, SIM_PROFILE)
     sim.apply(plan)
     after = sim.to_org()
     again = build_plan(s.desired, after, s.policy)
@@ -84,7 +87,7 @@ def test_any_order_within_a_phase_that_respects_requires_works(
     s: Scenario, data: st.DataObject
 ) -> None:
     plan = plan_or_skip(s)
-    sim = SimDingTalk.from_org(s.live)
+    sim = SimDingTalk.from_org(s.live, SIM_PROFILE)
     sim.apply(plan, random_order(plan, data))
     assert build_plan(s.desired, sim.to_org(), s.policy).steps == ()
 
@@ -138,7 +141,7 @@ def test_skipping_the_dependents_of_failed_steps_breaks_no_rule(
     # run the rest. That is only safe if `requires` names every real dependency.
     plan = plan_or_skip(s)
     assume(plan.steps)
-    SimDingTalk.from_org(s.live).apply(plan, survivors(plan, data))
+    SimDingTalk.from_org(s.live, SIM_PROFILE).apply(plan, survivors(plan, data))
 
 
 def survivors(plan: Plan, data: st.DataObject) -> list[Step]:
@@ -166,14 +169,14 @@ def test_emails_and_telephones_change_hands_in_any_allowed_order(
     # The same three checks on scenarios dense in swaps, rotations and handoffs to new or
     # re-created people (60106, ignoring case; 40100).
     plan = plan_or_skip(s)
-    sim = SimDingTalk.from_org(s.live)
+    sim = SimDingTalk.from_org(s.live, SIM_PROFILE)
     sim.apply(plan)
     assert build_plan(s.desired, sim.to_org(), s.policy).steps == ()
-    sim = SimDingTalk.from_org(s.live)
+    sim = SimDingTalk.from_org(s.live, SIM_PROFILE)
     sim.apply(plan, random_order(plan, data))
     assert build_plan(s.desired, sim.to_org(), s.policy).steps == ()
     if plan.steps:
-        SimDingTalk.from_org(s.live).apply(plan, survivors(plan, data))
+        SimDingTalk.from_org(s.live, SIM_PROFILE).apply(plan, survivors(plan, data))
 
 
 def reverse(o: Org) -> Org:

@@ -69,3 +69,18 @@ def test_a_broken_file_is_not_touched(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not valid YAML, not changed"):
         save_traits(path, OBSERVED)
     assert path.read_text(encoding="utf-8") == "prune: [\n"
+
+
+def test_a_wrong_tenant_value_is_located(tmp_path: Path) -> None:
+    from reconciler.errors import ConfigError
+
+    path = tmp_path / "orgctl.yaml"
+    path.write_text("tenant:\n  rate_limit: fast\n  guess: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_policy(path)
+    problems = [str(p) for p in caught.value.problems]
+    assert problems == [
+        f"{path}:2:15: tenant.rate_limit: 'fast' is not sliding, bucket or unknown",
+        f"{path}:3:3: tenant.guess: unknown field; expected one of: empty_string_clears, "
+        "rate_limit, unknown_user_errcode",
+    ]

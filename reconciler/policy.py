@@ -7,8 +7,13 @@ after it takes a `Policy`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from reconciler.model import UserId
+
+RateLimitKind = Literal["sliding", "bucket", "unknown"]
+"""How a tenant counts its per-API QPS: at most `qps` arrivals in any sliding second, a token
+bucket that lets a full burst through, or not known."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +31,23 @@ class Safety:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TenantTraits:
+    """What `orgctl doctor` observed about the tenant (the ``tenant:`` section of orgctl.yaml).
+
+    DingTalk's documents allow two readings of each of these; None means nobody looked yet,
+    and orgctl then takes the path that works under both readings.
+    """
+
+    empty_string_clears: bool | None = None
+    """Whether ``""`` in ``user/update`` clears a field (email, telephone). The update page
+    documents clearing only through ``force_update_fields``; DingTalk's SDKs drop ``""``."""
+    unknown_user_errcode: int | None = None
+    """What ``user/get`` answers for an unknown userid: 33012 (its page) or 60121 (the FAQ)."""
+    rate_limit: RateLimitKind | None = None
+    """How the 20 QPS per API is counted: a sliding window or a token bucket."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     prune_users: bool = False
     """Delete live users absent from YAML. Off by default: deleting a person is close to
@@ -40,6 +62,8 @@ class Policy:
     """Requests per second per DingTalk API (standard edition: 20, errcode 90018 above)."""
     timezone: str = "Asia/Shanghai"
     """The org's time zone, for attendance dates and times."""
+    tenant: TenantTraits = field(default_factory=TenantTraits)
+    """What `orgctl doctor --save` observed about this tenant."""
 
 
 DEFAULT_POLICY = Policy()

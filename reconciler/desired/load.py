@@ -40,7 +40,7 @@ from reconciler.errors import ConfigError, Problem
 from reconciler.gcpause import gc_paused
 from reconciler.model import ROOT, Department, DeptKey, Location, Org, User, UserId
 from reconciler.phone import InvalidMobile, normalize_mobile
-from reconciler.policy import DEFAULT_POLICY, Policy, Safety
+from reconciler.policy import DEFAULT_POLICY, Policy, Safety, TenantTraits
 
 if TYPE_CHECKING:  # imported when first needed: see _validator
     from jsonschema import Draft202012Validator, ValidationError
@@ -366,6 +366,7 @@ def _read_policy(
         ),
         qps=float((data.get("rate_limit") or {}).get("qps", DEFAULT_POLICY.qps)),
         timezone=timezone,
+        tenant=TenantTraits(**(data.get("tenant") or {})),  # the schema checked its keys
     )
 
 
@@ -482,6 +483,7 @@ _PATTERN_HINTS = {
     "',' and '，' (errcode 60009), and it must not be blank",
     "\\S": "must not be blank",
     "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$": "is not an email address",
+    "^(sliding|bucket|unknown)$": "is not sliding, bucket or unknown",
 }
 
 _TYPE_WORDS = {

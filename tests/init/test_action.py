@@ -15,7 +15,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from tests.workflows.test_workflow_files import tool
+from tests.workflows.test_workflow_files import actionlint, tool
 
 REPO = Path(__file__).resolve().parents[2]
 ACTION = REPO / "action.yml"
@@ -35,7 +35,7 @@ def test_every_action_the_composite_uses_is_pinned_by_full_sha_with_its_version(
     lines = [
         line
         for line in ACTION.read_text("utf-8").splitlines()
-        if "uses:" in line and not line.lstrip().startswith("#")
+        if re.match(r"^\s*(?:-\s+)?uses:", line)
     ]
     assert lines, "the composite uses setup-python"
     for line in lines:
@@ -59,7 +59,10 @@ def test_every_input_is_used_and_every_output_comes_from_a_step():
         assert match, name
         assert match[1] in step_ids, name
     assert meta["runs"]["using"] == "composite"
-    assert meta["inputs"]["command"]["required"] is True
+    # Without inputs it only installs: `run: python -m pip install .` → `uses: ./` is the
+    # whole change for a workflow that runs orgctl itself afterwards.
+    assert meta["inputs"]["command"]["default"] == "install"
+    assert meta["runs"]["steps"][-1]["if"] == "inputs.command != 'install'"
     for step in meta["runs"]["steps"]:
         if "run" in step:
             assert step["shell"] == "bash"
@@ -179,3 +182,36 @@ def test_an_unknown_command_fails_with_an_annotation(tmp_path, bad_org):
     assert result.returncode == 1
     assert "unknown command 'destroy'" in result.stdout
     assert outputs == {}
+
+
+def test_the_repositorys_workflows_switch_to_the_action_with_one_line_and_pass_actionlint(
+    tmp_path,
+):
+    """`run: python -m pip install .` → `uses: ./` in every install step; actionlint then
+    reads action.yml itself (it does for a local action in a git work tree) and checks the
+    steps against its inputs."""
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, timeout=60)
+    (tmp_path / "action.yml").write_text(ACTION.read_text("utf-8"), encoding="utf-8")
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    switched = []
+    for name in ("plan", "apply", "drift"):
+        text = (REPO / ".github" / "workflows" / f"{name}.yml").read_text("utf-8")
+        old = "        run: python -m pip install .\n"
+        assert old in text, name
+        path = workflows / f"{name}.yml"
+        path.write_text(text.replace(old, "        uses: ./\n"), encoding="utf-8")
+        switched.append(path)
+    problems = actionlint(*switched, cwd=tmp_path)
+    assert problems == [], [p["message"] for p in problems]
+    # actionlint did read the action: an input it does not declare is caught.
+    bad = (
+        switched[0]
+        .read_text("utf-8")
+        .replace(
+            "        uses: ./\n", "        uses: ./\n        with:\n          no-such-input: x\n", 1
+        )
+    )
+    switched[0].write_text(bad, encoding="utf-8")
+    messages = [p["message"] for p in actionlint(switched[0], cwd=tmp_path)]
+    assert any('input "no-such-input" is not defined in action "orgctl"' in m for m in messages)

@@ -27,6 +27,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         "GITHUB_TOKEN",
         "GITHUB_REPOSITORY",
         "GITHUB_API_URL",
+        "GITHUB_ACTIONS",  # would switch `validate` to annotations
+        "GITHUB_STEP_SUMMARY",  # would make plan write a job summary
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CI", "true")

@@ -1,18 +1,22 @@
-"""Count attendance results per person and per department, and render the counts. Pure.
+"""Count attendance results per person, per department and per day, list the absences, and
+render them as a table, CSV or Markdown (HTML: `report`). Pure.
 
 Departments count their whole subtree (HR reads "研发中心" as everyone in it, groups
 included); a person in two departments counts once in each, and once in a shared parent.
+Labels are Chinese unless the caller asks for English (`labels`).
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import html
 import io
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from reconciler.attendance.labels import LABELS, Labels, Lang
 from reconciler.attendance.people import department_path
 from reconciler.attendance.records import AttendanceRow
 from reconciler.attendance.render import spreadsheet_safe
@@ -21,6 +25,9 @@ from reconciler.model import ROOT, DeptKey, Org, UserId
 
 CATEGORIES = ("Normal", "Late", "SeriousLate", "Early", "Absenteeism", "NotSigned", "Outside")
 """Time results, then Outside (a location result: a punch can be Late *and* Outside)."""
+
+ABSENT = ("Absenteeism", "NotSigned")
+"""The time results HR follows up person by person: 旷工 and 缺卡."""
 
 COLOURS = ("#4caf50", "#ffb300", "#f4511e", "#8e24aa", "#c62828", "#9e9e9e", "#1e88e5")
 
@@ -61,6 +68,24 @@ class Line:
 
 
 @dataclass(frozen=True, slots=True)
+class Day:
+    date: dt.date
+    counts: Counts  # every selected person's check points of that work date
+
+
+@dataclass(frozen=True, slots=True)
+class Absence:
+    """One check point counted as 旷工 (Absenteeism) or 缺卡 (NotSigned)."""
+
+    date: dt.date
+    userid: UserId
+    name: str
+    department: str
+    check_type: str
+    time_result: str
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     window: Window
     timezone: str
@@ -68,11 +93,23 @@ class Summary:
     departments: tuple[Line, ...]
     total: Line
     complete: bool = True
+    days: tuple[Day, ...] = ()
+    """Every date of the window, in order, zeros included (weekends show as gaps)."""
+    absences: tuple[Absence, ...] = ()
+    """By date, then person, then check point."""
 
-    @property
-    def title(self) -> str:
-        partial = "" if self.complete else " (INCOMPLETE)"
-        return f"Attendance {self.window.start} to {self.window.end} ({self.timezone}){partial}"
+    def title(self, labels: Labels = LABELS[Lang.zh]) -> str:
+        text = labels.title.format(
+            start=self.window.start, end=self.window.end, timezone=self.timezone
+        )
+        return text if self.complete else text + labels.incomplete
+
+
+def result_label(labels: Labels, time_result: str) -> str:
+    """A time result's label; an unknown one (a value DingTalk adds later) as it came."""
+    if time_result in CATEGORIES:
+        return labels.categories[CATEGORIES.index(time_result)]
+    return time_result
 
 
 def summarize(
@@ -86,9 +123,26 @@ def summarize(
 ) -> Summary:
     """Counts for every selected person (zeros included) and every department holding one."""
     per_person: dict[UserId, Counts] = dict.fromkeys(userids, ZERO)
+    per_day: dict[dt.date, Counts] = dict.fromkeys(window.dates(), ZERO)
+    absences: list[Absence] = []
     for row in rows:
-        if row.userid in per_person:
-            per_person[row.userid] = _add(per_person[row.userid], _count(row))
+        if row.userid not in per_person:
+            continue
+        counts = _count(row)
+        per_person[row.userid] = _add(per_person[row.userid], counts)
+        if row.work_date in per_day:
+            per_day[row.work_date] = _add(per_day[row.work_date], counts)
+        if row.time_result in ABSENT:
+            absences.append(
+                Absence(
+                    row.work_date,
+                    row.userid,
+                    row.name,
+                    row.department,
+                    row.check_type,
+                    row.time_result,
+                )
+            )
     per_dept: dict[DeptKey, Counts] = {}
     headcount: dict[DeptKey, int] = {}
     for userid, counts in per_person.items():
@@ -123,6 +177,10 @@ def summarize(
         departments=departments,
         total=Line("", "Total", total, len(people)),
         complete=complete,
+        days=tuple(Day(date, counts) for date, counts in per_day.items()),
+        absences=tuple(
+            sorted(absences, key=lambda a: (a.date, a.userid, a.check_type != "OnDuty"))
+        ),
     )
 
 
@@ -150,34 +208,78 @@ def _table(header: Sequence[str], body: Sequence[Sequence[str]], numeric_from: i
     return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in body)]
 
 
-def render_table(summary: Summary) -> str:
-    out = [summary.title, "", "People"]
+ABSENCES_SHOWN = 200
+"""Absences listed in a table or Markdown; the export has every one."""
+
+
+def absence_cells(labels: Labels, absence: Absence) -> tuple[str, str, str, str, str, str]:
+    return (
+        absence.date.isoformat(),
+        absence.userid,
+        absence.name,
+        absence.department,
+        labels.check_types.get(absence.check_type, absence.check_type),
+        result_label(labels, absence.time_result),
+    )
+
+
+def absence_header(labels: Labels) -> tuple[str, str, str, str, str, str]:
+    return (
+        labels.date,
+        labels.userid,
+        labels.name,
+        labels.department,
+        labels.check,
+        labels.result,
+    )
+
+
+def render_table(summary: Summary, lang: Lang = Lang.zh) -> str:
+    labels = LABELS[lang]
+    out = [summary.title(labels), "", labels.people]
     out += _table(
-        ("userid", "name", *CATEGORIES),
+        (labels.userid, labels.name, *labels.categories),
         [(p.key, p.label, *map(str, p.counts)) for p in summary.people]
-        + [("", "Total", *map(str, summary.total.counts))],
+        + [("", labels.total, *map(str, summary.total.counts))],
         numeric_from=2,
     )
-    out += ["", "Departments (sub-departments included)"]
+    out += ["", labels.departments]
     out += _table(
-        ("department", "people", *CATEGORIES),
+        (labels.department, labels.headcount, *labels.categories),
         [(d.label, str(d.people), *map(str, d.counts)) for d in summary.departments],
         numeric_from=1,
     )
+    out += ["", labels.absences]
+    if summary.absences:
+        shown = summary.absences[:ABSENCES_SHOWN]
+        out += _table(
+            absence_header(labels),
+            [absence_cells(labels, a) for a in shown],
+            numeric_from=99,
+        )
+        if len(summary.absences) > len(shown):
+            out.append(labels.more_absences.format(n=len(summary.absences) - len(shown)))
+    else:
+        out.append(labels.no_absences)
     return "\n".join(out) + "\n"
 
 
 # --- csv ---------------------------------------------------------------------------------
 
 
-def render_csv(summary: Summary) -> str:
+CSV_KEYS = {Lang.zh: ("范围", "键", "名称", "人数"), Lang.en: ("scope", "key", "label", "people")}
+
+
+def render_csv(summary: Summary, lang: Lang = Lang.zh) -> str:
+    labels = LABELS[lang]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("scope", "key", "label", "people", *CATEGORIES))
+    writer.writerow((*CSV_KEYS[lang], *labels.categories))
+    total = Line(summary.total.key, labels.total, summary.total.counts, summary.total.people)
     for scope, lines in (
-        ("person", summary.people),
-        ("department", summary.departments),
-        ("total", (summary.total,)),
+        (labels.scope_person, summary.people),
+        (labels.scope_department, summary.departments),
+        (labels.scope_total, (total,)),
     ):
         for item in lines:
             writer.writerow(
@@ -200,119 +302,32 @@ def _md(text: str) -> str:
     return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ").replace("\r", " ")
 
 
-def render_markdown(summary: Summary) -> str:
-    head = "| " + " | ".join(CATEGORIES) + " |"
+def render_markdown(summary: Summary, lang: Lang = Lang.zh) -> str:
+    labels = LABELS[lang]
+    head = "| " + " | ".join(labels.categories) + " |"
     rule = "|---:" * len(CATEGORIES) + "|"
-    out = [f"## {_md(summary.title)}", "", "### People", ""]
-    out.append("| userid | name " + head)
+    out = [f"## {_md(summary.title(labels))}", "", f"### {labels.people}", ""]
+    out.append(f"| {labels.userid} | {labels.name} " + head)
     out.append("|---|---" + rule)
     for p in summary.people:
         out.append(f"| {_md(p.key)} | {_md(p.label)} | " + " | ".join(map(str, p.counts)) + " |")
-    out.append("| | **Total** | " + " | ".join(f"**{n}**" for n in summary.total.counts) + " |")
-    out += ["", "### Departments (sub-departments included)", ""]
-    out.append("| department | people " + head)
+    out.append(
+        f"| | **{labels.total}** | " + " | ".join(f"**{n}**" for n in summary.total.counts) + " |"
+    )
+    out += ["", f"### {labels.departments}", ""]
+    out.append(f"| {labels.department} | {labels.headcount} " + head)
     out.append("|---|---:" + rule)
     for d in summary.departments:
         out.append(f"| {_md(d.label)} | {d.people} | " + " | ".join(map(str, d.counts)) + " |")
+    out += ["", f"### {labels.absences}", ""]
+    if summary.absences:
+        out.append("| " + " | ".join(absence_header(labels)) + " |")
+        out.append("|---" * 6 + "|")
+        shown = summary.absences[:ABSENCES_SHOWN]
+        for absence in shown:
+            out.append("| " + " | ".join(_md(c) for c in absence_cells(labels, absence)) + " |")
+        if len(summary.absences) > len(shown):
+            out += ["", labels.more_absences.format(n=len(summary.absences) - len(shown))]
+    else:
+        out.append(labels.no_absences)
     return "\n".join(out) + "\n"
-
-
-# --- html --------------------------------------------------------------------------------
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;
-margin:2em;color:#222}
-table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.25em .6em}
-td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
-tr.total td{font-weight:bold}.warn{color:#c62828;font-weight:bold}
-"""
-
-
-def _e(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
-def _chart(lines: Sequence[Line]) -> str:
-    """Stacked horizontal bars, one per line, one colour per category; plain inline SVG (no
-    xmlns URL, no fonts, no scripts: the file stays self-contained)."""
-    label_w, bar_w, row_h, top = 260.0, 520.0, 22, 30
-    width_all = label_w + bar_w + 70
-    peak = max((sum(line.counts[:6]) for line in lines), default=0) or 1
-    height = top + row_h * len(lines) + 10
-    parts = [
-        f'<svg role="img" aria-label="attendance results by department" width="{width_all:g}" '
-        f'height="{height}" viewBox="0 0 {width_all:g} {height}">'
-    ]
-    for i, (name, colour) in enumerate(zip(CATEGORIES, COLOURS, strict=True)):
-        lx = 10 + i * 110
-        parts.append(f'<rect x="{lx}" y="6" width="12" height="12" fill="{colour}"/>')
-        parts.append(f'<text x="{lx + 16}" y="17" font-size="12">{_e(name)}</text>')
-    for row, line in enumerate(lines):
-        y = top + row * row_h
-        parts.append(
-            f'<text x="{label_w - 6:g}" y="{y + 15}" font-size="12" text-anchor="end">'
-            f"{_e(line.label)}</text>"
-        )
-        x = label_w
-        # Time results partition the records, so they stack; Outside overlaps them and is
-        # drawn as a thin bar underneath.
-        for value, colour, name in zip(line.counts[:6], COLOURS, CATEGORIES, strict=False):
-            width = bar_w * value / peak
-            if width > 0:
-                parts.append(
-                    f'<rect x="{x:.1f}" y="{y + 2}" width="{width:.1f}" height="14" '
-                    f'fill="{colour}"><title>{_e(f"{line.label}: {name} {value}")}</title></rect>'
-                )
-            x += width
-        outside = bar_w * line.counts[6] / peak
-        if outside > 0:
-            parts.append(
-                f'<rect x="{label_w:g}" y="{y + 17}" width="{outside:.1f}" height="3" '
-                f'fill="{COLOURS[6]}"><title>{_e(f"{line.label}: Outside {line.counts[6]}")}'
-                "</title></rect>"
-            )
-        parts.append(
-            f'<text x="{x + 4:.1f}" y="{y + 15}" font-size="11">{sum(line.counts[:6])}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _html_table(first: Sequence[str], lines: Iterable[tuple[Sequence[str], Counts, bool]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in (*first, *CATEGORIES))
-    body = []
-    for cells, counts, is_total in lines:
-        tds = "".join(f"<td>{_e(c)}</td>" for c in cells)
-        tds += "".join(f'<td class="n">{n}</td>' for n in counts)
-        body.append(f'<tr class="total">{tds}</tr>' if is_total else f"<tr>{tds}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def render_html(summary: Summary) -> str:
-    """A self-contained page: inline CSS and SVG, no script, no external reference."""
-    chart_lines = summary.departments or (summary.total,)
-    warn = (
-        ""
-        if summary.complete
-        else '<p class="warn">This export is incomplete: the command output says what is '
-        "missing.</p>"
-    )
-    people = _html_table(
-        ("userid", "name"),
-        [((p.key, p.label), p.counts, False) for p in summary.people]
-        + [(("", "Total"), summary.total.counts, True)],
-    )
-    departments = _html_table(
-        ("department", "people"),
-        [((d.label, str(d.people)), d.counts, False) for d in summary.departments],
-    )
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="zh-CN"><head><meta charset="utf-8">'
-        f"<title>{_e(summary.title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{_e(summary.title)}</h1>{warn}"
-        f"{_chart(chart_lines)}"
-        f"<h2>Departments (sub-departments included)</h2>{departments}"
-        f"<h2>People</h2>{people}"
-        "</body></html>\n"
-    )

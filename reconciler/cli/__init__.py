@@ -14,6 +14,7 @@ from reconciler.cli import dump as _dump  # noqa: F401  isort: skip
 from reconciler.cli import apply as _apply  # noqa: F401  isort: skip
 from reconciler.cli import plan as _plan  # noqa: F401  isort: skip
 from reconciler.cli import doctor as _doctor  # noqa: F401  isort: skip
+from reconciler.cli import init as _init  # noqa: F401  isort: skip
 
 
 def main() -> None:

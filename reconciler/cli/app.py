@@ -23,7 +23,7 @@ app = typer.Typer(
     name="orgctl",
     help="Keep a DingTalk (钉钉) org directory as code: validate, plan, apply, drift, attendance.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, pwsh
     pretty_exceptions_enable=False,
 )
 
@@ -105,6 +105,12 @@ def _show_logs(level: int) -> None:
     logger.addHandler(_ErrHandler(level))
 
 
+def _print_version(value: bool) -> None:
+    from reconciler.cli.version import print_version_and_exit  # it imports this module
+
+    print_version_and_exit(value)
+
+
 @app.callback()
 def _root(
     verbose: Annotated[
@@ -113,6 +119,15 @@ def _root(
             "--verbose",
             "-v",
             help="Also show retries, throttling and token refreshes as they happen.",
+        ),
+    ] = False,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the version and commit, and exit.",
         ),
     ] = False,
 ) -> None:

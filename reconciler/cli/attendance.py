@@ -21,9 +21,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskProgressColumn, TextColumn
 from rich.progress import Progress as Bar
 
+from reconciler.attendance import report
 from reconciler.attendance import summary as summary_render
 from reconciler.attendance.export import Export, plan_export, run_export
 from reconciler.attendance.fetch import Progress, Stop
+from reconciler.attendance.labels import Lang
 from reconciler.attendance.render import render_csv, render_json
 from reconciler.attendance.upload import (
     UPLOAD_API,
@@ -157,15 +159,22 @@ def summary_command(
         typer.Option("--format", help="table, csv, markdown, or html (one self-contained file)."),
     ] = SummaryFormat.table,
     out_file: OutOption = None,
+    lang: Annotated[
+        Lang,
+        typer.Option(
+            "--lang", help="Labels: zh (正常, 迟到, 严重迟到, 早退, 旷工, 缺卡, 外勤) or en."
+        ),
+    ] = Lang.zh,
     timezone: TimezoneOption = None,
     org_dir: OrgOption = Path("org"),
     max_calls: MaxCallsOption = None,
     sandbox: SandboxOption = False,
 ) -> None:
-    """Count results per person and per department (sub-departments included).
+    """Count results per person, department and day, and list the absences.
 
-    Normal, Late, SeriousLate, Early, Absenteeism and NotSigned are time results; Outside
-    counts punches outside the allowed location.
+    正常 Normal, 迟到 Late, 严重迟到 SeriousLate, 早退 Early, 旷工 Absenteeism and 缺卡
+    NotSigned are time results; 外勤 Outside counts punches outside the allowed location.
+    The HTML page also draws the results per department beside the daily trend.
     """
     with reported():
         tz_name, export, org = _run_export(
@@ -179,13 +188,13 @@ def summary_command(
             tz_name,
             complete=export.complete,
         )
-        renderers: dict[SummaryFormat, Callable[[summary_render.Summary], str]] = {
+        renderers: dict[SummaryFormat, Callable[[summary_render.Summary, Lang], str]] = {
             SummaryFormat.table: summary_render.render_table,
             SummaryFormat.csv: summary_render.render_csv,
             SummaryFormat.markdown: summary_render.render_markdown,
-            SummaryFormat.html: summary_render.render_html,
+            SummaryFormat.html: report.render_html,
         }
-        _write(renderers[format_](summary), out_file, bom=format_ is SummaryFormat.csv)
+        _write(renderers[format_](summary, lang), out_file, bom=format_ is SummaryFormat.csv)
         if out_file:
             err(f"wrote the summary of {len(export.rows)} check points to {out_file}")
         _finish(export)

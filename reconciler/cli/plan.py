@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 
+from reconciler.cli.actions import append_step_summary
 from reconciler.cli.app import (
     OrgDirArgument,
     command,
@@ -70,6 +71,9 @@ def plan(
         out(
             render(result.plan, fmt, violations=result.violations, color=color, masked=masked),
             nl=False,
+        )
+        append_step_summary(
+            lambda: render(result.plan, Format.MARKDOWN, violations=result.violations, masked=True)
         )
         if out_file is not None:
             _write(out_file, render_json(result.plan))

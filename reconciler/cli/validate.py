@@ -1,23 +1,52 @@
-"""`orgctl validate [ORG_DIR]` and `orgctl schema [--policy]`."""
+"""`orgctl validate [ORG_DIR] [--format text|github]` and `orgctl schema [--policy]`."""
 
 from __future__ import annotations
 
+import enum
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from reconciler.cli.app import OrgDirArgument, command, out, reported
+from reconciler.cli.app import OrgDirArgument, command, err, fail, out
 from reconciler.desired.load import load, schema_text
+from reconciler.errors import ConfigError, OrgctlError, Problem
+
+
+class ValidateFormat(enum.StrEnum):
+    text = "text"
+    github = "github"
 
 
 @command
 def validate(
     org_dir: OrgDirArgument = Path("org"),
+    fmt: Annotated[
+        ValidateFormat | None,
+        typer.Option(
+            "--format",
+            help="text (file:line:col: field: message on stderr), or github (::error "
+            "workflow commands on stdout, shown on the PR's changed lines). Default: github "
+            "when GITHUB_ACTIONS=true, else text.",
+        ),
+    ] = None,
 ) -> None:
     """Check the desired YAML without contacting DingTalk; print every problem found."""
-    with reported():
+    if fmt is None:
+        on_actions = os.environ.get("GITHUB_ACTIONS") == "true"
+        fmt = ValidateFormat.github if on_actions else ValidateFormat.text
+    try:
         desired = load(org_dir)
+    except ConfigError as error:
+        if fmt is ValidateFormat.github:
+            for problem in error.problems:
+                out(github_annotation(problem))
+            err(f"error: {error}")
+            raise typer.Exit(error.exit_code) from None
+        fail(error)
+    except OrgctlError as error:
+        fail(error)
     org = desired.org
     counts = ", ".join(
         _count(n, noun)
@@ -28,6 +57,28 @@ def validate(
         )
     )
     out(f"{org_dir.as_posix().rstrip('/')}/: {counts} — valid")
+
+
+def github_annotation(problem: Problem) -> str:
+    """One problem as a GitHub Actions workflow command: an error annotation on that line
+    of the file, which GitHub shows on the pull request's diff. The file is as the loader
+    names it, relative to the working directory: run from the repository root."""
+    props = [f"file={_property(problem.file)}"]
+    if problem.line:
+        props += [f"line={problem.line}", f"col={problem.column}"]
+    if problem.field:
+        props.append(f"title={_property(problem.field)}")
+    return f"::error {','.join(props)}::{_data(problem.message)}"
+
+
+def _data(text: str) -> str:
+    # The runner's escaping of a command's message (toolkit/core's escapeData).
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(text: str) -> str:
+    # A property value also ends at ':' and ',' (toolkit/core's escapeProperty).
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def _count(n: int, noun: str) -> str:

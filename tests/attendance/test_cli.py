@@ -218,14 +218,19 @@ def test_summary_html_is_a_self_contained_file(db: Path, tmp_path: Path) -> None
 
 
 def test_summary_table_counts_add_up(db: Path, clock: FakeClock) -> None:
-    result = orgctl("summary", *PAST_WEEKS, "--user", "u0002", "--format", "csv", "--sandbox")
+    result = orgctl(
+        "summary", *PAST_WEEKS, "--user", "u0002", "--format", "csv", "--lang", "en", "--sandbox"
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     person = next(r for r in rows if r["scope"] == "person")
     time_results = ("Normal", "Late", "SeriousLate", "Early", "Absenteeism", "NotSigned")
     assert sum(int(person[k]) for k in time_results) == 20  # 10 weekdays × 2
-    assert orgctl("summary", *PAST_WEEKS, "--sandbox").stdout.startswith(
+    assert orgctl("summary", *PAST_WEEKS, "--lang", "en", "--sandbox").stdout.startswith(
         "Attendance 2025-12-15 to 2025-12-28"
+    )
+    assert orgctl("summary", *PAST_WEEKS, "--sandbox").stdout.startswith(
+        "考勤汇总 2025-12-15 至 2025-12-28（Asia/Shanghai）\n"
     )
 
 

@@ -10,14 +10,15 @@ import re
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
+from reconciler.attendance.labels import Lang
 from reconciler.attendance.records import AttendanceRow
 from reconciler.attendance.render import render_csv as render_export_csv
+from reconciler.attendance.report import render_html
 from reconciler.attendance.summary import (
     CATEGORIES,
     Line,
     Summary,
     render_csv,
-    render_html,
     render_markdown,
     render_table,
     summarize,
@@ -144,7 +145,7 @@ def test_markdown_escapes_pipes_and_markup() -> None:
 
 
 def test_summary_csv_neutralises_formulas_and_parses_back() -> None:
-    table = list(csv.DictReader(io.StringIO(render_csv(summary()))))
+    table = list(csv.DictReader(io.StringIO(render_csv(summary(), Lang.en))))
     evil = next(r for r in table if r["key"] == "evil")
     assert evil["label"].startswith("'")
     assert evil["SeriousLate"] == "1"
@@ -175,7 +176,10 @@ def test_export_csv_neutralises_formulas() -> None:
 
 def test_table_aligns_wide_characters() -> None:
     text = render_table(summary())
-    header, rule, *body = text.split("People\n", 1)[1].split("\n\n")[0].splitlines()
-    assert len(header) == len(rule)
-    width = sum(2 if ord(c) > 0x2E80 else 1 for c in body[0])
-    assert width == len(rule)
+    header, rule, *body = text.split("人员\n", 1)[1].split("\n\n")[0].splitlines()
+
+    def width(line: str) -> int:
+        return sum(2 if ord(c) > 0x2E80 else 1 for c in line)
+
+    assert width(header) == len(rule)  # the Chinese labels take two columns each
+    assert width(body[0]) == len(rule)

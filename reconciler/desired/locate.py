@@ -27,10 +27,13 @@ def field_path(path: Path, *more: str | int) -> str:
     for part in (*path, *more):
         if isinstance(part, int):
             text += f"[{part}]"
-        elif _PLAIN_NAME.fullmatch(part):
+        elif _PLAIN_NAME.fullmatch(part) and part.isprintable():
             text += f".{part}" if text else part
-        else:
-            text += f"[{json.dumps(part, ensure_ascii=False)}]"
+        else:  # a key with a control or bidi character must not reach the terminal raw
+            quoted = json.dumps(part, ensure_ascii=False)
+            text += (
+                "[" + "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in quoted) + "]"
+            )
     return text
 
 

@@ -13,6 +13,9 @@ subprocess (imports included, so a lazy import shows up where it is paid) and th
 * **load** — `load()` from nothing: files, YAML, schema, string checks, semantics, model.
 * **YAML** — `read_yaml` of every file (what the loader uses).
 * **schema** — the schema check of every item, on already parsed data.
+* **strings** — the walk over every string and key for control, bidi and zero-width
+  characters, forced (the loader skips it for a file without a backslash or such a character,
+  as the generated files are).
 
 ``--parsers`` also times other YAML readers on the same files, each producing data *and*
 the line:column of every value where it can (org files need both for their messages):
@@ -101,6 +104,17 @@ def measure(what: str, root: Path) -> dict[str, Any]:
         files = org_files(root)
         wall, cpu, _ = _timed(lambda: [read_yaml(p, str(p)) for p in files])
         extra = {"files": len(files), "mb": sum(p.stat().st_size for p in files) / 2**20}
+    elif what == "strings":
+        from dataclasses import replace
+
+        from reconciler.desired.strings import hostile_strings
+        from reconciler.desired.yamlsafe import read_yaml
+
+        documents = [replace(read_yaml(p, str(p)), clean=False) for p in org_files(root)]
+        wall, cpu, found = _timed(lambda: [hostile_strings(d) for d in documents])
+        if any(found):
+            raise AssertionError("hostile characters in generated names")
+        extra = {}
     elif what == "schema":
         from reconciler.desired.yamlsafe import read_yaml
 
@@ -220,7 +234,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "org"
         write_org(root, args.users)
-        names = ["load", "yaml", "schema"] + (list(PARSERS) if args.parsers else [])
+        names = ["load", "yaml", "schema", "strings"] + (list(PARSERS) if args.parsers else [])
         print("| what | wall | CPU | max RSS |\n|---|---:|---:|---:|")
         for name in names:
             result = run(name, root, args.repeat)

@@ -61,10 +61,14 @@ class OrgctlError(Exception):
 
 
 class ConfigError(OrgctlError):
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems)
-        noun = "problem" if len(self.problems) == 1 else "problems"
-        super().__init__(f"{len(self.problems)} {noun} in the desired state")
+    """``problems``: the first ``limit`` of them in sorted order; ``omitted``: how many more."""
+
+    def __init__(self, problems: list[Problem], *, limit: int | None = None) -> None:
+        ordered = sorted(problems)
+        self.problems = ordered if limit is None else ordered[:limit]
+        self.omitted = len(ordered) - len(self.problems)
+        noun = "problem" if len(ordered) == 1 else "problems"
+        super().__init__(f"{len(ordered)} {noun} in the desired state")
 
 
 class TargetError(OrgctlError):

@@ -1,6 +1,6 @@
 """The policy file `orgctl.yaml`: what may be pruned, what is never touched, safety thresholds.
 
-Pure value types. The loader (`reconciler.desired.load`) reads and validates the file; every stage
+Pure value types. The loader (`reconciler.desired`) reads and validates the file; every stage
 after it takes a `Policy`.
 """
 
@@ -64,6 +64,9 @@ class Policy:
     """The org's time zone, for attendance dates and times."""
     tenant: TenantTraits = field(default_factory=TenantTraits)
     """What `orgctl doctor --save` observed about this tenant."""
+    max_org_bytes: int = 64 * 1024 * 1024
+    """All org files together, checked before any is read (``limits: {org_files_mb: 64}``):
+    ~380 000 people at ~170 bytes each. Memory grows ~15 times the YAML's size."""
 
 
 DEFAULT_POLICY = Policy()

@@ -66,6 +66,8 @@ def fail(error: OrgctlError) -> NoReturn:
     if isinstance(error, ConfigError):
         for problem in error.problems:
             err(str(problem))
+        if error.omitted:
+            err(f"… and {error.omitted} more")
         err(f"error: {error}")
     else:
         err(f"error: {error}")

@@ -99,7 +99,8 @@ def test_load_policy_reports_problems_with_the_given_name(write_org):
 
 
 def test_dump_output_loads_back_as_the_same_org(repo_root, tmp_path):
-    # design §3: dump output is valid desired input. It is also plain enough for the fast reader.
+    # Dump output is valid desired input (how a company adopts orgctl), and plain enough for
+    # the fast reader.
     from reconciler.desired.yamlsafe import _FastParser
     from reconciler.live.dump import dump_org
 

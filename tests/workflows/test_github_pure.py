@@ -149,10 +149,16 @@ def test_nested_details_and_tilde_fences_are_closed_inner_first_and_reopened_out
 
 
 def test_small_blocks_move_whole_to_the_next_part_instead_of_being_cut() -> None:
-    parts = gh.split_comment(big_plan(departments=30, lines=10), limit=4000)
+    body = big_plan(departments=30, lines=10)
+    parts = [strip_header(p) for p in gh.split_comment(body, limit=4000)]
+    assert len(parts) > 2  # it was split, so there were cuts to make
     for part in parts:
         # Cut where nothing is open: no part needs a "(continued)" block.
         assert "(continued)" not in part
+    blocks = body.split("<details>")[1:]
+    assert len(blocks) == 30
+    for block in blocks:  # each block whole in exactly one part
+        assert sum(f"<details>{block.rstrip()}" in part for part in parts) == 1
 
 
 def test_a_single_huge_line_is_cut_inside() -> None:

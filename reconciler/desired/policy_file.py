@@ -1,0 +1,127 @@
+"""`orgctl.yaml` → `Policy`, or problems located in it. Pure (given the parsed document).
+
+What needs the org as well (protected users must exist, unmanaged paths must not name a
+managed department) is checked later by `reconciler.desired.semantic`, through `PolicyRef`.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+
+from reconciler.desired.locate import describe, problem_at
+from reconciler.desired.schema import schema_errors
+from reconciler.desired.yamlsafe import Document
+from reconciler.errors import Problem
+from reconciler.policy import DEFAULT_POLICY, Policy, Safety, TenantTraits
+
+
+@dataclass(slots=True)
+class PolicyRef:
+    """Where the policy's list entries are, for problems found after reading it."""
+
+    document: Document | None = None
+    protected: dict[str, int] = field(default_factory=dict)  # userid → index in the list
+    unmanaged: list[str] = field(default_factory=list)  # valid paths, normalised
+
+
+def read_policy(
+    document: Document, problems: list[Problem], ref: PolicyRef | None = None
+) -> Policy:
+    """The policy in ``document``; appends its problems (and then returns the defaults)."""
+    data = document.data
+    if data is None:
+        return DEFAULT_POLICY
+    if not isinstance(data, dict):
+        problems.append(
+            problem_at(document, (), f"expected a mapping of policy settings, got {describe(data)}")
+        )
+        return DEFAULT_POLICY
+    before = len(problems)
+    broken = {path[0] for path in schema_errors(document, "policy", problems) if path}
+    # Check what the schema passed, so one bad setting does not hide problems in the others.
+    data = {key: value for key, value in data.items() if key not in broken}
+    timezone = data.get("timezone", DEFAULT_POLICY.timezone)
+    if "timezone" in data and not _valid_timezone(timezone):
+        problems.append(
+            problem_at(
+                document,
+                ("timezone",),
+                f"unknown time zone {timezone!r}; use an IANA name such as Asia/Shanghai",
+            )
+        )
+    unmanaged: list[str] = []
+    for index, raw in enumerate(data.get("unmanaged_departments") or ()):
+        path = "/".join(name.strip() for name in raw.split("/"))
+        reason = _bad_department_path(path)
+        if reason:
+            problems.append(
+                problem_at(document, ("unmanaged_departments", index), f"{raw!r} {reason}")
+            )
+            continue
+        unmanaged.append(path)
+        if ref is not None:
+            ref.unmanaged.append(path)
+    protected = data.get("protected_users") or []
+    if ref is not None:
+        ref.protected = {userid: index for index, userid in enumerate(protected)}
+    if len(problems) > before:
+        return DEFAULT_POLICY
+    prune = data.get("prune") or {}
+    safety = data.get("safety") or {}
+    limits = data.get("limits") or {}
+    default_safety = DEFAULT_POLICY.safety
+    return Policy(
+        prune_users=prune.get("users", DEFAULT_POLICY.prune_users),
+        prune_departments=prune.get("departments", DEFAULT_POLICY.prune_departments),
+        protected_users=tuple(sorted(protected)),
+        unmanaged_departments=tuple(sorted(unmanaged)),
+        safety=Safety(
+            max_user_delete_fraction=float(
+                safety.get("max_user_delete_fraction", default_safety.max_user_delete_fraction)
+            ),
+            max_department_delete_fraction=float(
+                safety.get(
+                    "max_department_delete_fraction", default_safety.max_department_delete_fraction
+                )
+            ),
+            min_existing=safety.get("min_existing", default_safety.min_existing),
+        ),
+        qps=float((data.get("rate_limit") or {}).get("qps", DEFAULT_POLICY.qps)),
+        tenant=TenantTraits(**(data.get("tenant") or {})),  # the schema checked its keys
+        timezone=timezone,
+        max_org_bytes=(
+            limits["org_files_mb"] * 1024 * 1024
+            if "org_files_mb" in limits
+            else DEFAULT_POLICY.max_org_bytes
+        ),
+    )
+
+
+def _valid_timezone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+_FORBIDDEN_IN_NAME = re.compile("[-,，]")
+
+
+def _bad_department_path(path: str) -> str:
+    """Why ``path`` is not a name path like ``外包/华东`` ('' when it is one)."""
+    if path.startswith("/") or path.endswith("/"):
+        return (
+            "is not a department path: write names from the top, like 外包/华东, "
+            "without a leading or trailing '/'"
+        )
+    for name in path.split("/"):
+        if not name:
+            return "has an empty department name between '/'s"
+        if _FORBIDDEN_IN_NAME.search(name):
+            return f"names {name!r}; DingTalk forbids '-', ',' and '，' in names"
+        if len(name) > 64:
+            return f"names a department longer than 64 characters ({name[:20]}…)"
+    return ""

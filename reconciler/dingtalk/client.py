@@ -115,6 +115,7 @@ class DingTalkClient:
         timeout: float = 10.0,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         rng: random.Random | None = None,
+        max_requeues: int = MAX_REQUEUES,
     ) -> None:
         if max_tries < 1:
             raise ValueError("max_tries must be at least 1")
@@ -127,6 +128,7 @@ class DingTalkClient:
         self.base_url = base_url.rstrip("/")
         self.clock = clock
         self.max_tries = max_tries
+        self.max_requeues = max_requeues
         self.max_in_flight = max_in_flight
         self.calls_made: Counter[str] = Counter()
         self._rng = rng if rng is not None else random.Random()
@@ -262,7 +264,7 @@ class DingTalkClient:
                 # whole API as a backoff would.
                 limiter.throttled()
                 requeues += 1
-                if requeues >= MAX_REQUEUES:
+                if requeues >= self.max_requeues:
                     raise
 
     def _parse(self, api: str, write: bool, response: httpx.Response) -> dict[str, Any]:

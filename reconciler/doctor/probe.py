@@ -22,7 +22,7 @@ import httpx
 
 from reconciler.clock import Clock
 from reconciler.dingtalk import DingTalkClient
-from reconciler.dingtalk.client import TOKEN_API
+from reconciler.dingtalk.client import MAX_REQUEUES, TOKEN_API
 from reconciler.dingtalk.errcodes import DEPT_OUT_OF_SCOPE, GATEWAY_WRAPPER, NOT_FOUND, parse_int
 from reconciler.doctor.report import (
     Burst,
@@ -163,6 +163,8 @@ class Endpoint:
             clock=self.clock,
             qps=qps,
             max_tries=max_tries,
+            # The burst counts throttled answers: a throttled call is an answer, not resent.
+            max_requeues=1 if burst else MAX_REQUEUES,
         )
 
 

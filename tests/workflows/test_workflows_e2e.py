@@ -22,7 +22,7 @@ import yaml
 from reconciler.gitops import github as gh
 from reconciler.sandbox import Sandbox, serve
 from tests.workflows.fake_github import FakeGitHub, GitHubState
-from tests.workflows.harness import REPO, WORKFLOWS, Runner, RunResult
+from tests.workflows.harness import REPO, WORKFLOWS, Runner, RunResult, merge_runs
 
 GH_TOKEN = "ghs_fake_workflow_token_0123456789"
 REPOSITORY = "acme/org"
@@ -59,6 +59,7 @@ class World:
     github: GitHubState
     api_url: str
     head_sha: str
+    base_sha: str = ""
 
     def runner(
         self,
@@ -100,12 +101,22 @@ class World:
         return {
             "pull_request": {
                 "number": number,
+                "base": {"sha": self.base_sha, "repo": {"full_name": REPOSITORY}},
                 "head": {"sha": self.head_sha, "repo": {"full_name": full_name}},
             }
         }
 
+    def plan_pr(self, number: int, fork: bool = False) -> RunResult:
+        """plan.yml as GitHub runs it for one push to a PR: once per event it listens to."""
+        event = self.pr_event(number, fork)
+        return merge_runs(
+            self.runner("plan", "pull_request", event).run(),
+            self.runner("plan", "pull_request_target", event).run(),
+        )
+
     def commit(self, message: str) -> None:
-        git(self.workspace, "add", "-A")
+        # org/ only: what the workflows write in the workspace (plan.md, pr/) is no change.
+        git(self.workspace, "add", "-A", "--", "org")
         git(self.workspace, "commit", "-q", "-m", message)
         self.head_sha = git(self.workspace, "rev-parse", "HEAD")
 
@@ -131,7 +142,8 @@ def world(tmp_path: Path) -> Iterator[World]:
     sb = Sandbox(tmp_path / "tenant.db")
     state = GitHubState(REPOSITORY, GH_TOKEN)
     with serve(sb, port=0) as server, FakeGitHub(state) as api:
-        yield World(workspace, sb, server.url, state, api.url, git(workspace, "rev-parse", "HEAD"))
+        head = git(workspace, "rev-parse", "HEAD")
+        yield World(workspace, sb, server.url, state, api.url, head, base_sha=head)
     sb.close()
 
 
@@ -150,7 +162,7 @@ def plan_comments(world: World, number: int) -> list[dict[str, Any]]:
 
 def test_plan_posts_one_masked_comment_and_updates_it_on_the_next_push(world: World) -> None:
     world.github.add_pull(7)
-    result = world.runner("plan", "pull_request", world.pr_event(7)).run()
+    result = world.plan_pr(7)
     assert_no_secret_leaked(result)
     assert result.jobs["validate"].result == "success", result.output()
     plan = result.jobs["plan"]
@@ -179,7 +191,7 @@ def test_plan_posts_one_masked_comment_and_updates_it_on_the_next_push(world: Wo
         text.replace(f"name: {people[0]['name']}", "name: 改名测试", 1), encoding="utf-8"
     )
     world.commit("rename someone")
-    result = world.runner("plan", "pull_request", world.pr_event(7)).run()
+    result = world.plan_pr(7)
     assert result.jobs["plan"].result == "success", result.output()
     (second,) = plan_comments(world, 7)
     assert second["id"] == first_id
@@ -191,7 +203,7 @@ def test_plan_posts_one_masked_comment_and_updates_it_on_the_next_push(world: Wo
 
 def test_plan_of_a_fork_validates_only_and_never_touches_secrets_or_github(world: World) -> None:
     world.github.add_pull(8)
-    result = world.runner("plan", "pull_request", world.pr_event(8, fork=True)).run()
+    result = world.plan_pr(8, fork=True)
     assert result.jobs["validate"].result == "success", result.output()
     assert result.jobs["plan"].result == "skipped"
     assert world.github.requests == []
@@ -200,7 +212,8 @@ def test_plan_of_a_fork_validates_only_and_never_touches_secrets_or_github(world
 def test_invalid_yaml_fails_the_job_after_commenting(world: World) -> None:
     world.github.add_pull(9)
     (world.workspace / "org" / "broken.yaml").write_text("users:\n  - userid: [unclosed\n")
-    result = world.runner("plan", "pull_request", world.pr_event(9)).run()
+    world.commit("broken YAML")
+    result = world.plan_pr(9)
     assert result.jobs["validate"].result == "failure"
     plan = result.jobs["plan"]
     assert plan.result == "failure"

@@ -336,6 +336,25 @@ def test_a_symlink_in_the_pr_org_gets_no_plan(wiring: Wiring) -> None:
     assert result.jobs["plan"].result == "skipped"
 
 
+def test_a_marker_comment_by_another_author_is_ignored(wiring: Wiring) -> None:
+    wiring.github.add_pull(5)
+    planted = wiring.github.add_comment(
+        5, "<!-- orgctl-plan part=1/1 -->\n## orgctl plan\n\nNo changes. (trust me)", "mallory"
+    )
+    result = wiring.run_pr(pr(5, wiring.head_sha))
+    assert result.jobs["plan"].result == "success", result.output()
+    # The planted comment is untouched (not edited into a real plan, not deleted as a
+    # duplicate); the real plan is a new comment by the workflow's identity.
+    assert wiring.github.comments[planted["id"]]["body"].endswith("(trust me)")
+    ours = [c for c in marked(wiring.github, 5, "orgctl-plan") if c["id"] != planted["id"]]
+    (comment,) = ours
+    assert comment["user"]["login"] == "github-actions[bot]"
+    assert "create user lisi" in comment["body"]
+    assert ("PATCH", f"/repos/{REPOSITORY}/issues/comments/{planted['id']}") not in (
+        wiring.github.writes()
+    )
+
+
 # --------------------------------------------------------------------------- drift.yml
 
 
@@ -372,6 +391,22 @@ def test_drift_error_fails_without_touching_issues(wiring: Wiring) -> None:
     assert drift.result == "failure"
     assert drift.step("Open, update or close the drift issue").outcome == "skipped"
     assert wiring.github.requests == []
+
+
+def test_a_planted_drift_issue_is_neither_updated_nor_closed(wiring: Wiring) -> None:
+    planted = wiring.github.add_issue(
+        "DingTalk has drifted", "<!-- orgctl-drift -->\nfake", [gh.DRIFT_LABEL], "mallory"
+    )
+    wiring.exits["plan"] = 0
+    result = wiring.run("drift", "schedule")
+    assert result.jobs["drift"].result == "success", result.output()
+    assert planted["state"] == "open"
+    assert wiring.github.comments_on(planted["number"]) == []
+    wiring.exits["plan"] = 2
+    wiring.run("drift", "schedule")
+    assert planted["body"] == "<!-- orgctl-drift -->\nfake"
+    (ours,) = [i for i in wiring.github.issues.values() if i is not planted]
+    assert ours["user"]["login"] == "github-actions[bot]"
 
 
 # --------------------------------------------------------------------------- apply.yml

@@ -40,6 +40,8 @@ class Policy:
     """Requests per second per DingTalk API (standard edition: 20, errcode 90018 above)."""
     timezone: str = "Asia/Shanghai"
     """The org's time zone, for attendance dates and times."""
+    require_ci: bool = False
+    """``apply.require_ci``: `orgctl apply` to a real tenant runs only in CI (or --local)."""
 
 
 DEFAULT_POLICY = Policy()

@@ -366,6 +366,7 @@ def _read_policy(
         ),
         qps=float((data.get("rate_limit") or {}).get("qps", DEFAULT_POLICY.qps)),
         timezone=timezone,
+        require_ci=(data.get("apply") or {}).get("require_ci", DEFAULT_POLICY.require_ci),
     )
 
 

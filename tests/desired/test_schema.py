@@ -242,6 +242,6 @@ def test_fast_policy_check_never_passes_what_jsonschema_fails(policy):
 def test_the_fast_policy_check_passes_the_example_policy(repo_root):
     text = (repo_root / "org" / "orgctl.yaml").read_text(encoding="utf-8")
     policy = parse_yaml(text, "orgctl.yaml").data
-    assert len(policy) == 6
+    assert len(policy) == 7
     assert _policy_check()(policy)
     assert not _policy_check()({**policy, "rate_limit": {"qps": 0}})

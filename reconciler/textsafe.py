@@ -20,8 +20,9 @@ _INVISIBLE = (
     "\u2028\u2029"  # line and paragraph separators
 )
 _UNSAFE = re.compile(f"[{_INVISIBLE}]")
-_OWN_STYLES = re.compile(r"\x1b\[(?:0|1|2|31|32|33|35|1;31)m")
-"""The SGR colour codes orgctl itself writes (plan colours); nothing else passes."""
+_OWN_STYLES = re.compile(r"\x1b\[(?:0|1|2|31|32|33|35|1;31)m|\x1b\[K")
+"""The codes orgctl itself writes: plan colours, and erase-to-end-of-line after a progress
+line (which starts with a carriage return). Nothing else passes."""
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -36,11 +37,14 @@ def terminal_safe(text: str) -> str:
 
 
 def terminal_safe_styled(text: str) -> str:
-    """Like `terminal_safe`, but orgctl's own colour codes survive. For whole output lines
+    """Like `terminal_safe`, but orgctl's own codes survive: its colours, and a progress line
+    rewriting itself (a leading carriage return, erase-to-end-of-line). For whole output lines
     whose data parts were escaped already (a hostile colour code in data was escaped then)."""
+    lead = "\r" if text.startswith("\r") else ""
+    text = text[len(lead) :]
     parts = _OWN_STYLES.split(text)
     styles = _OWN_STYLES.findall(text)
-    out = [terminal_safe(parts[0])]
+    out = [lead, terminal_safe(parts[0])]
     for style, part in zip(styles, parts[1:], strict=True):
         out += [style, terminal_safe(part)]
     return "".join(out)

@@ -33,6 +33,9 @@ def test_every_control_bidi_and_zero_width_character_is_shown_escaped() -> None:
 def test_only_orgctl_own_colours_survive_in_a_styled_line() -> None:
     line = "\x1b[32m  + create user\x1b[0m \x1b[8mhidden\x1b[2J"
     assert terminal_safe_styled(line) == "\x1b[32m  + create user\x1b[0m \\x1b[8mhidden\\x1b[2J"
+    # A progress line rewrites itself; a carriage return inside data does not pass.
+    progress = "\rreading: tree 3/9 a\rb\x1b[K"
+    assert terminal_safe_styled(progress) == "\rreading: tree 3/9 a\\x0db\x1b[K"
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,8 @@ class Policy:
     max_org_bytes: int = 64 * 1024 * 1024
     """All org files together, checked before any is read (``limits: {org_files_mb: 64}``):
     ~380 000 people at ~170 bytes each. Memory grows ~15 times the YAML's size."""
+    require_ci: bool = False
+    """``apply.require_ci``: `orgctl apply` to a real tenant runs only in CI (or --local)."""
 
 
 DEFAULT_POLICY = Policy()

@@ -33,6 +33,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CI", "true")
     monkeypatch.setenv("ORGCTL_HOME", str(tmp_path / ".orgctl"))
+    monkeypatch.setenv("ORGCTL_LOCK_DIR", str(tmp_path / ".orgctl-locks"))
 
 
 @pytest.fixture

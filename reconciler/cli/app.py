@@ -18,6 +18,7 @@ import typer
 
 from reconciler.errors import ConfigError, OrgctlError
 from reconciler.plan.safety import Violation
+from reconciler.textsafe import terminal_safe_styled
 
 app = typer.Typer(
     name="orgctl",
@@ -29,13 +30,14 @@ app = typer.Typer(
 
 
 def out(text: str = "", *, nl: bool = True) -> None:
-    """Write to stdout (results: plans, tables, exports)."""
-    typer.echo(text, nl=nl)
+    """Write to stdout (results: plans, tables, exports). Control, bidi and zero-width
+    characters are shown escaped: live names reach here, and any console admin types them."""
+    typer.echo(terminal_safe_styled(text), nl=nl)
 
 
 def err(text: str = "", *, nl: bool = True) -> None:
-    """Write to stderr (progress, notices, errors)."""
-    typer.echo(text, nl=nl, err=True)
+    """Write to stderr (progress, notices, errors), escaped like `out`."""
+    typer.echo(terminal_safe_styled(text), nl=nl, err=True)
 
 
 OrgDirArgument = Annotated[

@@ -9,6 +9,7 @@ refused by a safety rule (nothing written) · 4 the saved plan is stale (nothing
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from reconciler.apply.executor import (
     apply_plan,
 )
 from reconciler.apply.journal import Journal, scrub
-from reconciler.apply.lock import TenantLock
+from reconciler.apply.lock import TenantLock, check_apply_place
 from reconciler.cli.app import (
     OrgDirArgument,
     command,
@@ -74,12 +75,18 @@ def apply(
             "--concurrency", min=1, max=256, help="Steps in flight at once (shared by APIs)."
         ),
     ] = DEFAULT_CONCURRENCY,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local", help="Apply from outside CI although the policy says apply.require_ci."
+        ),
+    ] = False,
 ) -> None:
     """Make DingTalk match the YAML: re-read it, plan, check safety, confirm, apply."""
     with reported():
         target = open_target(sandbox=sandbox, concurrency=concurrency)
         out(target.description)
-        code = asyncio.run(_apply(target, org_dir, yes, plan_file, force, concurrency))
+        code = asyncio.run(_apply(target, org_dir, yes, plan_file, force, concurrency, local))
     if code:
         raise typer.Exit(code)
 
@@ -91,12 +98,19 @@ async def _apply(
     plan_file: Path | None,
     force: bool,
     concurrency: int,
+    local: bool = False,
 ) -> int:
     async with target:
         # Taken before reading: the plan must come from a state no other apply is changing.
-        with TenantLock(target.state_dir, target.tenant_id, clock=target.client.clock):
+        with TenantLock.for_target(target, clock=target.client.clock):
             saved = _read_plan(plan_file) if plan_file is not None else None
             result = await make_plan(org_dir, target.client, force=force)
+            check_apply_place(
+                require_ci=result.policy.require_ci,
+                is_sandbox=target.is_sandbox,
+                local=local,
+                env=os.environ,
+            )
             plan = result.plan
             if saved is not None:
                 _check_fresh(saved, plan, plan_file)

@@ -6,9 +6,10 @@
     orgctl gh resolve-failure [--sha SHA]
 
 Each reads GITHUB_TOKEN, GITHUB_REPOSITORY and GITHUB_API_URL (Actions sets the last two)
-and the run's URL from GITHUB_SERVER_URL/GITHUB_RUN_ID. Each exits 0 once GitHub shows the
-result, whatever the result says: the workflow fails the job in its own step, so a red job
-never hides the comment that explains it.
+and the run's URL from GITHUB_SERVER_URL/GITHUB_RUN_ID. Only comments and issues written by
+github-actions[bot] (or ORGCTL_GITHUB_LOGIN, for another token) are taken as orgctl's. Each
+exits 0 once GitHub shows the result, whatever the result says: the workflow fails the job
+in its own step, so a red job never hides the comment that explains it.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def comment(
         parts = github.split_comment(body, limit, marker, max_parts=max_parts, truncated_note=note)
         with github.GitHubClient.from_env(os.environ) as client:
             existing = client.list_issue_comments(pr)
-            actions = github.sync_sticky_comment(existing, marker, parts)
+            actions = github.sync_sticky_comment(existing, marker, parts, client.login)
             for line in github.execute_comment_actions(client, pr, actions):
                 out(f"PR #{pr}: {line}")
 
@@ -110,6 +111,7 @@ def drift_issue(
                 drifted=drifted,
                 body=body,
                 resolved_comment=github.build_drift_resolved_comment(run_url),
+                author=client.login,
             )
             done = github.execute_issue_actions(client, actions)
         for line in done or ["no drift, no open drift issue: nothing to do"]:
@@ -131,7 +133,7 @@ def report_failure(
             pulls = client.pulls_for_commit(commit) if commit else []
             pull = github.choose_merged_pull(pulls, commit)
             issues = [] if pull is not None else client.list_open_issues(github.FAILURE_LABEL)
-            actions = github.decide_failure_report(pull, issues, body)
+            actions = github.decide_failure_report(pull, issues, body, client.login)
             for line in github.execute_issue_actions(client, actions):
                 out(line)
 
@@ -147,7 +149,7 @@ def resolve_failure(
         with github.GitHubClient.from_env(os.environ) as client:
             issues = client.list_open_issues(github.FAILURE_LABEL)
             done = github.execute_issue_actions(
-                client, github.decide_failure_resolved(issues, comment)
+                client, github.decide_failure_resolved(issues, comment, client.login)
             )
         for line in done or ["no open apply-failure issue: nothing to do"]:
             out(line)

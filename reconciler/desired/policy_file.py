@@ -90,6 +90,7 @@ def read_policy(
         ),
         qps=float((data.get("rate_limit") or {}).get("qps", DEFAULT_POLICY.qps)),
         tenant=TenantTraits(**(data.get("tenant") or {})),  # the schema checked its keys
+        require_ci=(data.get("apply") or {}).get("require_ci", DEFAULT_POLICY.require_ci),
         timezone=timezone,
         max_org_bytes=(
             limits["org_files_mb"] * 1024 * 1024

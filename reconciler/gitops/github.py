@@ -4,8 +4,11 @@ Pure decisions first (what to post, where, split how), then a small httpx client
 them out. The workflows stay thin: every rule lives here, under test.
 
 - A comment or issue is *ours* when its body starts with a hidden marker,
-  ``<!-- orgctl-plan part=1/2 -->``. Starting the body, not merely appearing in it, so a
-  human who pastes a marker into a reply never gets their comment edited or deleted.
+  ``<!-- orgctl-plan part=1/2 -->``, AND it was written by the workflow's own identity
+  (`BOT_LOGIN`, or ``ORGCTL_GITHUB_LOGIN`` for another token). Starting the body, not merely
+  appearing in it, so a human who pastes a marker into a reply never gets their comment
+  edited or deleted; written by us, so nobody can plant a "plan" that the bot then keeps
+  updating under their name, or have the bot delete its real one as a "duplicate".
 - GitHub refuses a comment body over 65,536 characters (Atlantis PR #66; digger#1645). A long
   plan is split into numbered parts; a split never leaves a ``<details>`` block or a code
   fence open: it is closed at the end of one part and reopened, "(continued)", in the next.
@@ -42,6 +45,13 @@ DRIFT_MARKER = "orgctl-drift"
 DRIFT_LABEL = "orgctl-drift"
 FAILURE_MARKER = "orgctl-apply-failure"
 FAILURE_LABEL = "orgctl-apply-failure"
+
+BOT_LOGIN = "github-actions[bot]"
+"""Who writes with the workflows' GITHUB_TOKEN. That token cannot ask GitHub who it is
+(GET /user answers 403 for an installation token), so the login is known, not looked up."""
+LOGIN_VAR = "ORGCTL_GITHUB_LOGIN"
+"""Overrides `BOT_LOGIN` when the workflows post with another token (a GitHub App's
+``<app>[bot]``, a machine user)."""
 
 _MARKER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -92,9 +102,8 @@ class Comment:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Comment:
         user = data.get("user") or {}
-        return cls(
-            id=int(data["id"]), body=str(data.get("body") or ""), author=str(user.get("login", ""))
-        )
+        login = str(user.get("login", "")) if isinstance(user, Mapping) else ""
+        return cls(id=int(data["id"]), body=str(data.get("body") or ""), author=login)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +113,11 @@ class Issue:
     body: str
     state: str = "open"
     labels: tuple[str, ...] = ()
+    author: str = ""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Issue:
+        user = data.get("user") or {}
         labels = tuple(
             str(label["name"]) if isinstance(label, Mapping) else str(label)
             for label in data.get("labels") or ()
@@ -117,33 +128,52 @@ class Issue:
             body=str(data.get("body") or ""),
             state=str(data.get("state") or "open"),
             labels=labels,
+            author=str(user.get("login", "")) if isinstance(user, Mapping) else "",
         )
 
 
-def find_marked_comments(comments: Sequence[Comment], marker: str) -> dict[int, Comment]:
-    """Our comments by part number. If a race left two comments claiming one part, the
-    oldest (lowest id) wins; see `duplicate_marked_comments` for the others."""
+def written_by(login: str, author: str) -> bool:
+    """Is `login` (a comment's or issue's user) `author`? GitHub logins ignore case."""
+    return bool(login) and login.casefold() == author.casefold()
+
+
+def find_marked_comments(
+    comments: Sequence[Comment], marker: str, author: str = BOT_LOGIN
+) -> dict[int, Comment]:
+    """Our comments by part number: marked, and written by `author`. If a race left two
+    comments claiming one part, the oldest (lowest id) wins; see `duplicate_marked_comments`
+    for the others."""
     found: dict[int, Comment] = {}
     for comment in sorted(comments, key=lambda c: c.id):
         part = marker_part(comment.body, marker)
-        if part is not None and part not in found:
+        if part is not None and part not in found and written_by(comment.author, author):
             found[part] = comment
     return found
 
 
-def duplicate_marked_comments(comments: Sequence[Comment], marker: str) -> list[Comment]:
-    keep = {c.id for c in find_marked_comments(comments, marker).values()}
+def duplicate_marked_comments(
+    comments: Sequence[Comment], marker: str, author: str = BOT_LOGIN
+) -> list[Comment]:
+    keep = {c.id for c in find_marked_comments(comments, marker, author).values()}
     return [
         c
         for c in sorted(comments, key=lambda c: c.id)
-        if marker_part(c.body, marker) is not None and c.id not in keep
+        if marker_part(c.body, marker) is not None
+        and c.id not in keep
+        and written_by(c.author, author)
     ]
 
 
-def find_marked_issues(issues: Sequence[Issue], marker: str) -> list[Issue]:
-    """Open issues whose body starts with `marker`, oldest first."""
+def find_marked_issues(
+    issues: Sequence[Issue], marker: str, author: str = BOT_LOGIN
+) -> list[Issue]:
+    """Open issues whose body starts with `marker` and that `author` opened, oldest first."""
     return sorted(
-        (i for i in issues if i.state == "open" and has_marker(i.body, marker)),
+        (
+            i
+            for i in issues
+            if i.state == "open" and has_marker(i.body, marker) and written_by(i.author, author)
+        ),
         key=lambda i: i.number,
     )
 
@@ -533,11 +563,11 @@ CommentAction = CreateComment | UpdateComment | KeepComment | DeleteComment
 
 
 def sync_sticky_comment(
-    existing: Sequence[Comment], marker: str, parts: Sequence[str]
+    existing: Sequence[Comment], marker: str, parts: Sequence[str], author: str = BOT_LOGIN
 ) -> list[CommentAction]:
-    """Make the PR's marked comments equal `parts`: update in place, create what is missing,
-    delete extra parts (the plan got shorter) and duplicates (two runs raced)."""
-    found = find_marked_comments(existing, marker)
+    """Make the PR's marked comments by `author` equal `parts`: update in place, create what
+    is missing, delete extra parts (the plan got shorter) and duplicates (two runs raced)."""
+    found = find_marked_comments(existing, marker, author)
     actions: list[CommentAction] = []
     for part, body in enumerate(parts, 1):
         comment = found.get(part)
@@ -550,7 +580,8 @@ def sync_sticky_comment(
     for part in sorted(found):
         if part > len(parts):
             actions.append(DeleteComment(found[part].id))
-    actions.extend(DeleteComment(c.id) for c in duplicate_marked_comments(existing, marker))
+    duplicates = duplicate_marked_comments(existing, marker, author)
+    actions.extend(DeleteComment(c.id) for c in duplicates)
     return actions
 
 
@@ -602,9 +633,10 @@ def decide_drift_issue(
     drifted: bool,
     body: str,
     resolved_comment: str,
+    author: str = BOT_LOGIN,
 ) -> list[IssueAction]:
     """One open drift issue while there is drift; none once it is gone."""
-    ours = find_marked_issues(open_issues, DRIFT_MARKER)
+    ours = find_marked_issues(open_issues, DRIFT_MARKER, author)
     if not drifted:
         return _comment_and_close(ours, resolved_comment)
     if not ours:
@@ -624,13 +656,13 @@ def choose_merged_pull(pulls: Sequence[Mapping[str, Any]], sha: str) -> int | No
 
 
 def decide_failure_report(
-    pull_number: int | None, open_issues: Sequence[Issue], body: str
+    pull_number: int | None, open_issues: Sequence[Issue], body: str, author: str = BOT_LOGIN
 ) -> list[IssueAction]:
     """Tell the merged PR (a new comment notifies its author and reviewers); without one
     (a direct push, a manual run), keep one open failure issue and comment on it."""
     if pull_number is not None:
         return [CommentOnIssue(pull_number, body)]
-    ours = find_marked_issues(open_issues, FAILURE_MARKER)
+    ours = find_marked_issues(open_issues, FAILURE_MARKER, author)
     if not ours:
         return [CreateIssue(FAILURE_TITLE, body, (FAILURE_LABEL,))]
     keep, *duplicates = ours
@@ -641,9 +673,11 @@ def decide_failure_report(
     ]
 
 
-def decide_failure_resolved(open_issues: Sequence[Issue], comment: str) -> list[IssueAction]:
+def decide_failure_resolved(
+    open_issues: Sequence[Issue], comment: str, author: str = BOT_LOGIN
+) -> list[IssueAction]:
     """After a green apply, close the open failure issue(s): DingTalk matches main again."""
-    return _comment_and_close(find_marked_issues(open_issues, FAILURE_MARKER), comment)
+    return _comment_and_close(find_marked_issues(open_issues, FAILURE_MARKER, author), comment)
 
 
 def build_failure_resolved_comment(sha: str, run_url: str) -> str:
@@ -687,6 +721,8 @@ class GitHubClient:
     transport: httpx.BaseTransport | None = field(default=None, repr=False)
     timeout: float = 30.0
     per_page: int = 100
+    login: str = BOT_LOGIN
+    """Who this token writes as: only comments and issues by this login are ours."""
     _http: httpx.Client | None = field(default=None, init=False, repr=False)
     _origin: tuple[str, str] = field(default=("", ""), init=False, repr=False)
 
@@ -703,7 +739,10 @@ class GitHubClient:
         if not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
             raise TargetError("GITHUB_REPOSITORY must be owner/name (Actions sets it)")
         api_url = environ.get("GITHUB_API_URL") or DEFAULT_API_URL
-        return cls(token=token, repository=repository, api_url=api_url, transport=transport)
+        login = environ.get(LOGIN_VAR, "").strip() or BOT_LOGIN
+        return cls(
+            token=token, repository=repository, api_url=api_url, transport=transport, login=login
+        )
 
     def __post_init__(self) -> None:
         self.api_url = self.api_url.rstrip("/")

@@ -140,12 +140,51 @@ def live_user(userid: UserId, item: Mapping[str, Any]) -> User:
     )
 
 
-def _ids(values: object) -> list[int]:
-    if isinstance(values, str):  # type-erased samples send "2,3,4"
-        values = values.split(",")
-    if not isinstance(values, list | tuple):
+LISTSUBID = "topapi/v2/department/listsubid"
+DEPARTMENT_GET = "topapi/v2/department/get"
+USER_LIST = "topapi/v2/user/list"
+
+
+class _Malformed(ValueError):
+    """An answer field with the wrong shape; `_Reader` names the API and the item."""
+
+    def __init__(self, field: str, value: object) -> None:
+        shown = repr(value)  # repr escapes control and bidi characters from the tenant
+        super().__init__(f"{field}: {shown if len(shown) <= 80 else shown[:77] + '...'}")
+
+
+def _ids(values: object, field: str) -> list[int]:
+    """A list of ids, strictly: an id we cannot read would silently drop a user from a
+    department, and the plan would then "add" them back (or prune what it did not see)."""
+    if values is None:
         return []
-    return [i for i in (parse_int(v) for v in values) if i is not None]
+    if isinstance(values, str):  # type-erased samples send "2,3,4"
+        values = [v for v in values.split(",") if v.strip()]
+    if not isinstance(values, list | tuple):
+        raise _Malformed(field, values)
+    ids = [parse_int(v) for v in values]
+    if any(i is None for i in ids):
+        raise _Malformed(field, values)
+    return [i for i in ids if i is not None]
+
+
+def _optional_int(raw: Mapping[str, Any], field: str) -> int | None:
+    """An optional integer field: absent is None, present and not an integer is malformed."""
+    value = raw.get(field)
+    if value is None or value == "":
+        return None
+    number = parse_int(value)
+    if number is None:
+        raise _Malformed(field, value)
+    return number
+
+
+def _userids(values: object, field: str) -> list[str]:
+    if values is None:
+        return []
+    if not isinstance(values, list | tuple) or not all(isinstance(v, str | int) for v in values):
+        raise _Malformed(field, values)  # a bare string would be read letter by letter
+    return [m for m in (clean_text(v) for v in values) if m]
 
 
 def is_home_school(dept_id: int) -> bool:
@@ -252,6 +291,9 @@ class _Reader:
             children = await self.client.list_sub_department_ids(dept_id)
         except DingTalkError as error:
             raise self._department_error(dept_id, "list its sub-departments", error) from error
+        except (TypeError, ValueError) as error:  # the client's int() of each id
+            malformed = _Malformed("dept_id_list", str(error))
+            raise self._malformed(LISTSUBID, f"department {dept_id}", malformed) from None
         for child in children:
             if is_home_school(child) or child in self.parent_of:
                 continue  # home-school ids are not contacts; a repeat would loop forever
@@ -264,6 +306,12 @@ class _Reader:
             result = await self.client.get_department(dept_id)
         except DingTalkError as error:
             raise self._department_error(dept_id, "read it", error) from error
+        try:
+            for name in ("parent_id", "order"):
+                _optional_int(result, name)
+            _userids(result.get("dept_manager_userid_list"), "dept_manager_userid_list")
+        except _Malformed as error:
+            raise self._malformed(DEPARTMENT_GET, f"department {dept_id}", error) from None
         self.departments[dept_id] = result
         direct = parse_int(result.get("owning_member_count"))
         if direct is None or direct > 0:  # unknown count: list it to be sure
@@ -277,9 +325,18 @@ class _Reader:
             except DingTalkError as error:
                 raise self._department_error(dept_id, "list its members", error) from error
             for item in page:
-                userid = clean_text(item.get("userid"))
+                raw_userid = item.get("userid")
+                if raw_userid is not None and not isinstance(raw_userid, str | int):
+                    bad = _Malformed("userid", raw_userid)
+                    raise self._malformed(USER_LIST, f"department {dept_id}", bad)
+                userid = clean_text(raw_userid)
                 if userid is None:
                     continue
+                try:
+                    listed = _ids(item.get("dept_id_list"), "dept_id_list")
+                except _Malformed as error:
+                    where = f"user {userid!r} in department {dept_id}"
+                    raise self._malformed(USER_LIST, where, error) from None
                 depts = self.user_depts.get(userid)
                 if depts is None:
                     # Normalise now, while the limiters make us wait anyway: for 10k users
@@ -290,7 +347,7 @@ class _Reader:
                     if self.all_managers or userid in self.managers_of:
                         self.streams[MANAGERS].put(userid)
                 depts.add(dept_id)
-                depts.update(i for i in _ids(item.get("dept_id_list")) if not is_home_school(i))
+                depts.update(i for i in listed if not is_home_school(i))
 
     async def _read_manager(self, userid: UserId) -> None:
         try:
@@ -303,6 +360,10 @@ class _Reader:
             # Listed a moment ago, gone now (60121): the directory changed under the read.
             raise SnapshotError(f"user {userid} disappeared during the read. {_COMPLETE}")
         self.managers[userid] = clean_text(result.get("manager_userid"))
+
+    @staticmethod
+    def _malformed(api: str, where: str, error: _Malformed) -> SnapshotError:
+        return SnapshotError(f"{api} answered a malformed field for {where}: {error}. {_COMPLETE}")
 
     def _department_error(self, dept_id: int, doing: str, error: DingTalkError) -> SnapshotError:
         return SnapshotError(
@@ -343,8 +404,7 @@ class _Reader:
             parent_id = parse_int(raw.get("parent_id"))
             if parent_id is None:
                 parent_id = self.parent_of[dept_id]
-            listed = raw.get("dept_manager_userid_list") or []
-            managers = {m for m in (clean_text(v) for v in listed) if m}
+            managers = set(_userids(raw.get("dept_manager_userid_list"), "managers"))
             departments.append(
                 Department(
                     key=key_of(dept_id),

@@ -18,6 +18,7 @@ from enum import StrEnum
 from reconciler.plan.diff import FieldChange
 from reconciler.plan.planner import Action, Phase, Plan, Step
 from reconciler.plan.safety import Violation
+from reconciler.textsafe import markdown_inert, terminal_safe
 
 
 class Format(StrEnum):
@@ -66,6 +67,7 @@ _ANSI = {"+": "32", "-": "31", "~": "33", "±": "35", "!": "33", "✗": "1;31", 
 
 
 def _paint(text: str, code: str, color: bool) -> str:
+    text = terminal_safe(text)  # names typed in the console: no control codes reach a terminal
     return f"\x1b[{_ANSI[code]}m{text}\x1b[0m" if color else text
 
 
@@ -90,7 +92,8 @@ def render_text(
             if step.label:
                 head += f"  {step.label}"
             lines.append(_paint(head, mark, color))
-            lines.extend(f"      {line}" for line in _change_lines(step, limit=None))
+            changes = _change_lines(step, limit=None)
+            lines.extend(terminal_safe(f"      {line}") for line in changes)
             if step.note:
                 lines.append(_paint(f"      # {step.note}", "#", color))
     if plan.warnings:
@@ -306,7 +309,7 @@ def _md_text(text: str) -> str:
     escaped = html.escape(text, quote=False)
     for char in "\\`*_[]|#":
         escaped = escaped.replace(char, "\\" + char)
-    return " ".join(escaped.splitlines())
+    return markdown_inert(" ".join(escaped.splitlines()))
 
 
 def _code_text(text: str) -> str:

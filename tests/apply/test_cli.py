@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import reconciler.cli.apply as cli_apply
 from reconciler.apply.executor import AbsentUser, ApplyReport, Outcome, StepResult
 from reconciler.apply.journal import read_journal
-from reconciler.apply.lock import TenantLock
+from reconciler.apply.lock import TenantLock, default_lock_dir, tenant_lock_key
 from reconciler.cli import app
 from reconciler.clock import FakeClock
 from reconciler.desired.load import load_desired
@@ -259,10 +259,11 @@ def test_a_masked_plan_file_is_refused(
 def test_a_second_apply_while_one_holds_the_lock_fails_fast(tmp_path: Path) -> None:
     org_dir = write_org(tmp_path / "org", PEOPLE)
     home = Path(os.environ["ORGCTL_HOME"])
-    with TenantLock(home, "sandbox"):
+    key = tenant_lock_key(sandbox_db=str(home / "sandbox.db"))
+    with TenantLock(default_lock_dir(), key):
         code, output = orgctl("apply", str(org_dir), "--yes", "--sandbox")
     assert code == 1
-    assert "another apply is running against tenant sandbox" in output
+    assert f"another apply is running against tenant {key}" in output
     assert f"pid {os.getpid()}" in output
     with Sandbox(home / "sandbox.db") as sb:
         assert sb.writes() == []

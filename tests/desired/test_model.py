@@ -38,6 +38,7 @@ def test_the_example_org_is_valid_and_complete(repo_root, monkeypatch):
         ),
         qps=20.0,
         timezone="Asia/Shanghai",
+        require_ci=True,
     )
 
 

@@ -284,3 +284,46 @@ def test_a_shared_source_identifier_keys_only_the_lowest_dept_id(clock: FakeCloc
     live = snapshot(fake, clock)
     assert sorted(live.departments) == ["#3", "#4", "#5", "same"]
     assert live.departments["same"].dept_id == 2
+
+
+@pytest.mark.parametrize(
+    ("api", "answer", "words"),
+    [
+        (LIST, None, ["topapi/v2/user/list", "dept_id_list", "'abc'", "zhangsan"]),
+        (
+            LISTSUBID,
+            {"errcode": 0, "result": {"dept_id_list": ["abc"]}},
+            ["topapi/v2/department/listsubid", "dept_id_list", "department 1"],
+        ),
+        (GET, "parent_id", ["topapi/v2/department/get", "parent_id", "'x9'"]),
+        (GET, "order", ["topapi/v2/department/get", "order", "1.5"]),
+        (GET, "dept_manager_userid_list", ["department/get", "dept_manager_userid_list"]),
+    ],
+    ids=["user-dept_id_list", "listsubid", "parent_id", "order", "managers-a-string"],
+)
+def test_a_malformed_answer_is_a_snapshot_error_naming_the_api_and_field(
+    tenant: FakeDingTalk, clock: FakeClock, api: str, answer: Any, words: list[str]
+) -> None:
+    if api == LIST:
+        tenant.users[0]["dept_id_list"] = [2, "abc"]
+    elif api == LISTSUBID:
+        tenant.script(api, answer)
+    else:
+        bad = {"parent_id": "x9", "order": 1.5, "dept_manager_userid_list": "zhangsan"}
+        result = {"dept_id": 2, "name": "研发中心", "parent_id": 1, answer: bad[answer]}
+        tenant.script(api, {"errcode": 0, "errmsg": "ok", "result": result})
+    with pytest.raises(SnapshotError) as raised:
+        snapshot(tenant, clock)
+    message = str(raised.value)
+    for word in words:
+        assert word in message
+    assert "partial read" in message
+
+
+def test_a_hostile_value_is_shown_escaped_in_the_error(tenant: FakeDingTalk, clock: FakeClock):
+    tenant.users[0]["dept_id_list"] = [3, "\x1b[31m\u202eabc"]
+    with pytest.raises(SnapshotError) as raised:
+        snapshot(tenant, clock)
+    assert "\x1b" not in str(raised.value)
+    assert "\u202e" not in str(raised.value)
+    assert "\\x1b" in str(raised.value)

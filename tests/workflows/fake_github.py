@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 BODY_LIMIT = 65536
+BOT = "github-actions[bot]"  # who GITHUB_TOKEN writes as
 
 
 @dataclass
@@ -47,6 +48,25 @@ class GitHubState:
                 "merge_commit_sha": merge_commit_sha,
             }
             self.pulls_by_commit.setdefault(merge_commit_sha, []).append(pull)
+
+    def add_comment(self, number: int, body: str, login: str) -> dict[str, Any]:
+        """A comment written by someone else (`login`), as the API would list it."""
+        self.next_id += 1
+        comment = {"id": self.next_id, "issue": number, "body": body, "user": {"login": login}}
+        self.comments[self.next_id] = comment
+        return comment
+
+    def add_issue(self, title: str, body: str, labels: list[str], login: str) -> dict[str, Any]:
+        number = max(self.issues, default=0) + 1
+        self.issues[number] = {
+            "number": number,
+            "title": title,
+            "body": body,
+            "state": "open",
+            "labels": [self.labels.setdefault(name, {"name": name}) for name in labels],
+            "user": {"login": login},
+        }
+        return self.issues[number]
 
     def comments_on(self, number: int) -> list[dict[str, Any]]:
         return [c for c in self.comments.values() if c["issue"] == number]
@@ -138,7 +158,7 @@ def route(h: _Handler, method: str, path: str, query: dict[str, str], body: Any)
                 "id": state.next_id,
                 "issue": number,
                 "body": body["body"],
-                "user": {"login": "github-actions[bot]"},
+                "user": {"login": BOT},
             }
             state.comments[state.next_id] = comment
             return h._send(201, comment)
@@ -171,6 +191,7 @@ def route(h: _Handler, method: str, path: str, query: dict[str, str], body: Any)
                 "body": body["body"],
                 "state": "open",
                 "labels": labels,
+                "user": {"login": BOT},
             }
             state.issues[number] = issue
             return h._send(201, issue)

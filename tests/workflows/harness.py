@@ -4,10 +4,13 @@ Parses the YAML, evaluates the `${{ }}` expressions the workflows use (contexts 
 secrets, vars, steps, needs, env; ==, !=, &&, ||, !, status functions), gives each step the
 env the workflow gives it plus the runner's default variables, runs it with
 `bash --noprofile --norc -eo pipefail` in a workspace directory, and collects
-$GITHUB_OUTPUT. `uses:` steps are emulated: checkout and setup-python are no-ops (the
-workspace is prepared and orgctl is installed in this venv), upload-artifact records which
-files it would upload. A step that installs orgctl (`pip install .`) is skipped for the same
-reason. Nothing here reaches beyond loopback.
+$GITHUB_OUTPUT. `uses:` steps are emulated: setup-python is a no-op; checkout into the
+workspace itself is a no-op (the workspace is the checked-out repository) and one into a
+`path:` writes that commit's tree (or its `sparse-checkout` paths) there, from the
+workspace's git; every checkout is recorded with the commit it asked for. upload-artifact
+records which files it would upload. A step that installs orgctl with pip is not run (orgctl
+is installed in this venv) but recorded, with the commit checked out where it installs from,
+so a test can tell which tree's orgctl a job runs. Nothing here reaches beyond loopback.
 """
 
 from __future__ import annotations
@@ -251,12 +254,27 @@ class StepResult:
     env: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Checkout:
+    ref: str  # the `ref:` input, "" for the event's default
+    path: str  # "." for the workspace itself
+    sparse: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Install:
+    commands: tuple[str, ...]
+    source: Checkout | None  # the checkout whose tree pip installs orgctl from
+
+
 @dataclass
 class JobResult:
     id: str
     result: str  # success | failure | skipped
     steps: list[StepResult] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
+    checkouts: list[Checkout] = field(default_factory=list)
+    installs: list[Install] = field(default_factory=list)
 
     def step(self, name: str) -> StepResult:
         for step in self.steps:
@@ -303,8 +321,12 @@ def _constant(value: bool) -> Callable[[], bool]:
     return lambda: value
 
 
+_PIP_INSTALL = re.compile(r"(python3? -m )?pip install \S.*")
+
+
 def _is_install_step(run: str) -> bool:
-    return bool(re.fullmatch(r"(python3? -m )?pip install (\.|-e \.)(\[[\w,]+\])?", run.strip()))
+    lines = [line.strip() for line in run.strip().splitlines() if line.strip()]
+    return bool(lines) and all(_PIP_INSTALL.fullmatch(line) for line in lines)
 
 
 @dataclass
@@ -477,9 +499,13 @@ class Runner:
                     str(v), self._contexts(needs=needs, steps=steps_ctx, env=env), functions
                 )
             if "uses" in step:
-                outcome = self._emulate_action(step, contexts, functions, artifacts)
+                outcome = self._emulate_action(step, contexts, functions, artifacts, result)
                 step_result = StepResult(job_id, name, step.get("id"), outcome, env=env)
             elif _is_install_step(step["run"]):
+                where = str(step.get("working-directory", ".")).strip("/") or "."
+                source = next((c for c in reversed(result.checkouts) if c.path == where), None)
+                commands = tuple(line.strip() for line in step["run"].strip().splitlines())
+                result.installs.append(Install(commands, source))
                 step_result = StepResult(job_id, name, step.get("id"), "success", env=env)
             else:
                 step_result = self._run_script(job_id, name, step, index, env)
@@ -505,9 +531,21 @@ class Runner:
         contexts: dict[str, Any],
         functions: dict[str, Callable[..., Any]],
         artifacts: dict[str, list[Path]],
+        job: JobResult,
     ) -> str:
         action = step["uses"].split("@")[0]
-        if action in ("actions/checkout", "actions/setup-python"):
+        if action == "actions/checkout":
+            inputs = {
+                k: substitute(str(v), contexts, functions) for k, v in step.get("with", {}).items()
+            }
+            path = inputs.get("path", ".").strip("/") or "."
+            sparse = tuple(inputs.get("sparse-checkout", "").split())
+            checkout = Checkout(inputs.get("ref", ""), path, sparse)
+            job.checkouts.append(checkout)
+            if path != ".":
+                self._export_tree(checkout)
+            return "success"
+        if action == "actions/setup-python":
             return "success"
         if action == "actions/upload-artifact":
             inputs = {
@@ -525,6 +563,20 @@ class Runner:
             artifacts[inputs.get("name", "artifact")] = files
             return "success"
         raise AssertionError(f"action {step['uses']} is not emulated by the harness")
+
+    def _export_tree(self, checkout: Checkout) -> None:
+        """Write the commit's tree (only its sparse paths, if given) under `path`, fresh."""
+        target = self.workspace / checkout.path
+        if target.exists():
+            subprocess.run(["rm", "-rf", str(target)], check=True)
+        target.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", checkout.ref or "HEAD", "--", *checkout.sparse],
+            cwd=self.workspace,
+            capture_output=True,
+            check=True,
+        )
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
 
     def _run_script(
         self, job_id: str, name: str, step: dict[str, Any], index: int, env: dict[str, str]
@@ -557,3 +609,16 @@ class Runner:
             outputs=_parse_output_file(output_file),
             env=full_env,
         )
+
+
+def merge_runs(*runs: RunResult) -> RunResult:
+    """One PR's runs of a workflow on several events (plan.yml: pull_request and
+    pull_request_target), as one result: each job as the run that did not skip it had it."""
+    jobs: dict[str, JobResult] = {}
+    artifacts: dict[str, list[Path]] = {}
+    for run in runs:
+        for job_id, job in run.jobs.items():
+            if job_id not in jobs or jobs[job_id].result == "skipped":
+                jobs[job_id] = job
+        artifacts.update(run.artifacts)
+    return RunResult(jobs, artifacts)

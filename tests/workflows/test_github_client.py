@@ -335,6 +335,7 @@ class FakeIssues:
             "body": data["body"],
             "state": "open",
             "labels": data["labels"],
+            "user": {"login": "github-actions[bot]"},
         }
         return httpx.Response(201, json=self.issues[self.next])
 
@@ -418,3 +419,10 @@ def test_report_failure_without_a_pr_opens_then_updates_one_issue() -> None:
     assert len(fake.issues) == 1
     assert fake.issues[21]["labels"] == [gh.FAILURE_LABEL]
     assert "safety rule" in str(fake.issues[21]["body"])
+
+
+def test_the_login_that_owns_our_comments_defaults_to_the_actions_bot() -> None:
+    env = {"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "acme/org"}
+    assert gh.GitHubClient.from_env(env).login == "github-actions[bot]"
+    app = gh.GitHubClient.from_env({**env, "ORGCTL_GITHUB_LOGIN": "orgctl-app[bot]"})
+    assert app.login == "orgctl-app[bot]"

@@ -22,6 +22,8 @@ from reconciler.gitops.github import (
 
 HEADER = re.compile(r"\A<!-- orgctl-plan part=(\d+)/(\d+) -->\n(_Part \d+ of \d+:.*\n\n)?")
 
+BOT = gh.BOT_LOGIN
+
 
 def strip_header(part: str) -> str:
     return HEADER.sub("", part, count=1)
@@ -73,15 +75,38 @@ def test_markers_that_would_break_the_html_comment_are_refused(marker: str) -> N
 
 def test_find_marked_comments_ignores_others_and_prefers_the_oldest() -> None:
     comments = [
-        Comment(9, "<!-- orgctl-plan part=1/1 -->\nnewer duplicate"),
-        Comment(3, "LGTM"),
-        Comment(5, "<!-- orgctl-plan part=1/1 -->\nolder"),
-        Comment(7, "<!-- other-tool -->\nx"),
+        Comment(9, "<!-- orgctl-plan part=1/1 -->\nnewer duplicate", BOT),
+        Comment(3, "LGTM", "reviewer"),
+        Comment(5, "<!-- orgctl-plan part=1/1 -->\nolder", BOT),
+        Comment(7, "<!-- other-tool -->\nx", BOT),
+        Comment(4, "<!-- orgctl-plan part=1/1 -->\nplanted by someone else", "mallory"),
     ]
     found = gh.find_marked_comments(comments, "orgctl-plan")
     assert {part: c.id for part, c in found.items()} == {1: 5}
     assert [c.id for c in gh.duplicate_marked_comments(comments, "orgctl-plan")] == [9]
     assert gh.find_marked_comments(comments[1:2], "orgctl-plan") == {}
+    # Only the workflow's own identity counts: the planted comment is neither ours nor ours
+    # to delete. GitHub logins ignore case; another token's login can be given.
+    assert gh.find_marked_comments(comments[4:], "orgctl-plan") == {}
+    assert [
+        c.id for c in gh.find_marked_comments(comments[4:], "orgctl-plan", "Mallory").values()
+    ] == [4]
+
+
+def test_a_marker_comment_by_another_author_is_never_edited_or_deleted() -> None:
+    planted = Comment(3, "<!-- orgctl-plan part=1/1 -->\nlooks official", "mallory")
+    duplicate = Comment(5, "<!-- orgctl-plan part=1/1 -->\nalso planted", "")
+    actions = gh.sync_sticky_comment([planted, duplicate], "orgctl-plan", ["p1"])
+    assert actions == [CreateComment("p1", 1)]
+
+
+def test_a_marked_issue_opened_by_another_author_is_not_ours() -> None:
+    planted = Issue(2, gh.DRIFT_TITLE, "<!-- orgctl-drift -->\nfake", "open", (), "mallory")
+    assert gh.find_marked_issues([planted], gh.DRIFT_MARKER) == []
+    actions = gh.decide_drift_issue([planted], drifted=False, body="", resolved_comment="R")
+    assert actions == []  # nothing of someone else's is commented on or closed
+    failure = Issue(4, gh.FAILURE_TITLE, "<!-- orgctl-apply-failure -->\nx", "open", (), "eve")
+    assert gh.decide_failure_resolved([failure], "ok") == []
 
 
 # --------------------------------------------------------------------------- splitting
@@ -302,11 +327,11 @@ def test_run_url_from_env() -> None:
 
 
 def plan_comment(cid: int, part: int, total: int, text: str = "old") -> Comment:
-    return Comment(cid, f"<!-- orgctl-plan part={part}/{total} -->\n{text}")
+    return Comment(cid, f"<!-- orgctl-plan part={part}/{total} -->\n{text}", BOT)
 
 
 def test_sticky_first_run_creates_every_part() -> None:
-    actions = gh.sync_sticky_comment([Comment(1, "LGTM")], "orgctl-plan", ["p1", "p2"])
+    actions = gh.sync_sticky_comment([Comment(1, "LGTM", BOT)], "orgctl-plan", ["p1", "p2"])
     assert actions == [CreateComment("p1", 1), CreateComment("p2", 2)]
 
 
@@ -319,7 +344,7 @@ def test_sticky_later_run_updates_in_place_and_deletes_extra_parts() -> None:
 
 def test_sticky_unchanged_part_is_kept_and_growth_creates_parts() -> None:
     same = "<!-- orgctl-plan part=1/2 -->\nsame"
-    existing = [Comment(10, same)]
+    existing = [Comment(10, same, BOT)]
     actions = gh.sync_sticky_comment(existing, "orgctl-plan", [same, "second"])
     assert actions == [KeepComment(10, 1), CreateComment("second", 2)]
 
@@ -332,7 +357,12 @@ def test_sticky_removes_duplicates_left_by_a_race() -> None:
 
 def drift_issue(number: int, state: str = "open", body: str = "") -> Issue:
     return Issue(
-        number, gh.DRIFT_TITLE, body or "<!-- orgctl-drift -->\nold", state, (gh.DRIFT_LABEL,)
+        number,
+        gh.DRIFT_TITLE,
+        body or "<!-- orgctl-drift -->\nold",
+        state,
+        (gh.DRIFT_LABEL,),
+        BOT,
     )
 
 
@@ -387,7 +417,7 @@ def test_failure_without_a_pr_opens_or_updates_one_issue() -> None:
     assert gh.decide_failure_report(None, [], "B") == [
         CreateIssue(gh.FAILURE_TITLE, "B", (gh.FAILURE_LABEL,))
     ]
-    open_issue = Issue(4, gh.FAILURE_TITLE, "<!-- orgctl-apply-failure -->\nold", "open")
+    open_issue = Issue(4, gh.FAILURE_TITLE, "<!-- orgctl-apply-failure -->\nold", "open", (), BOT)
     assert gh.decide_failure_report(None, [open_issue], "B") == [
         UpdateIssue(4, "B"),
         CommentOnIssue(4, "B"),
@@ -406,7 +436,7 @@ def test_parse_link_header() -> None:
 
 
 def test_a_green_apply_closes_only_our_failure_issues() -> None:
-    ours = Issue(4, gh.FAILURE_TITLE, "<!-- orgctl-apply-failure -->\nold", "open")
+    ours = Issue(4, gh.FAILURE_TITLE, "<!-- orgctl-apply-failure -->\nold", "open", (), BOT)
     other = Issue(5, "something else", "no marker", "open", (gh.FAILURE_LABEL,))
     assert gh.decide_failure_resolved([ours, other], "ok") == [
         CommentOnIssue(4, "ok"),

@@ -19,7 +19,13 @@ import pytest
 from tests.workflows.harness import REPO, WORKFLOWS, load_workflow, triggers
 
 NAMES = ["ci", "plan", "apply", "drift"]
-ALLOWED_ACTIONS = {"actions/checkout@v5", "actions/setup-python@v6", "actions/upload-artifact@v6"}
+ALLOWED_ACTIONS = {"actions/checkout", "actions/setup-python", "actions/upload-artifact"}
+# `uses: owner/name@<40 hex> # vX.Y.Z`: a tag can be moved to other code, a commit cannot;
+# the comment says which release the commit is, for people and for Dependabot.
+PINNED = re.compile(
+    r"^\s*(?:-\s+)?uses:\s+(?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40})"
+    r"\s+#\s+v\d+(?:\.\d+)*\s*$"
+)
 
 
 def tool(name: str) -> str:
@@ -84,11 +90,66 @@ def test_actionlint_would_catch_an_injection_and_a_shell_bug(tmp_path: Path) -> 
     assert "shellcheck" in kinds  # SC2086: $X unquoted
 
 
-def test_actions_are_pinned_to_known_majors_and_python_is_311(workflows) -> None:
+def unpinned(text: str) -> list[str]:
+    """The `uses:` lines of a workflow that are not a full commit SHA with its tag beside."""
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if re.match(r"^\s*(?:-\s+)?uses:", line) and not PINNED.match(line)
+    ]
+
+
+def test_every_action_is_pinned_by_commit_with_its_tag_in_a_comment() -> None:
+    for name in NAMES:
+        text = (WORKFLOWS / f"{name}.yml").read_text(encoding="utf-8")
+        assert "uses:" in text or name == "ci", name
+        assert unpinned(text) == [], name
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "      - uses: actions/checkout@v5",
+        "      - uses: actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8",
+        "        uses: actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a # v5.0.0",
+        "        uses: actions/checkout@main # v5",
+    ],
+)
+def test_the_pin_rule_catches_tags_branches_short_shas_and_missing_tags(line: str) -> None:
+    assert unpinned(f"steps:\n{line}\n") == [line.strip()]
+
+
+def test_one_action_one_commit_across_the_workflows() -> None:
+    seen: dict[str, set[str]] = {}
+    for name in NAMES:
+        for line in (WORKFLOWS / f"{name}.yml").read_text(encoding="utf-8").splitlines():
+            if match := PINNED.match(line):
+                seen.setdefault(match["action"], set()).add(line.split("@", 1)[1].strip())
+    assert set(seen) == ALLOWED_ACTIONS
+    assert all(len(pins) == 1 for pins in seen.values()), seen
+
+
+def test_every_orgctl_install_requires_hashes_from_the_lock_file(workflows) -> None:
+    installs = 0
+    for name, workflow in workflows.items():
+        for job_id, step in steps(workflow):
+            run = step.get("run", "")
+            if "pip install" not in run:
+                continue
+            installs += 1
+            lines = [line.strip() for line in run.strip().splitlines()]
+            assert lines == [
+                "python -m pip install --require-hashes --no-deps -r requirements/runtime.txt",
+                "python -m pip install --no-deps --no-build-isolation .",
+            ], f"{name}.{job_id}"
+    assert installs == 5  # plan: validate, plan; apply: apply, report; drift
+
+
+def test_python_is_311_and_checkouts_keep_no_token(workflows) -> None:
     for name, workflow in workflows.items():
         for _, step in steps(workflow):
             if "uses" in step:
-                assert step["uses"] in ALLOWED_ACTIONS, f"{name}: {step['uses']}"
+                assert step["uses"].split("@")[0] in ALLOWED_ACTIONS, f"{name}: {step['uses']}"
             if str(step.get("uses", "")).startswith("actions/setup-python"):
                 assert step["with"]["python-version"] == "3.11"
             if str(step.get("uses", "")).startswith("actions/checkout"):
@@ -130,25 +191,46 @@ def test_secrets_only_reach_the_steps_that_need_them(workflows) -> None:
     read = {"${{ secrets.DINGTALK_READ_APP_KEY }}", "${{ secrets.DINGTALK_READ_APP_SECRET }}"}
     write = {"${{ secrets.DINGTALK_APP_KEY }}", "${{ secrets.DINGTALK_APP_SECRET }}"}
     assert uses_secret == {"plan.plan": read, "drift.drift": read, "apply.apply": write}
-    # The write credentials live in the protected environment, and only that job enters it.
+    # Both apps' credentials live in environments that only main may enter (a workflow added
+    # on a branch cannot read them), and only these jobs enter them.
     environments = {
         f"{name}.{job_id}": job.get("environment")
         for name, workflow in workflows.items()
         for job_id, job in workflow["jobs"].items()
     }
-    assert {k: v for k, v in environments.items() if v} == {"apply.apply": "dingtalk-write"}
+    assert {k: v for k, v in environments.items() if v} == {
+        "apply.apply": "dingtalk-write",
+        "plan.plan": "dingtalk-read",
+        "drift.drift": "dingtalk-read",
+    }
 
 
-def test_plan_runs_on_pull_request_and_keeps_forks_away_from_secrets(workflows) -> None:
+def test_plan_keeps_pr_code_and_forks_away_from_secrets(workflows) -> None:
     plan = workflows["plan"]
     on = triggers(plan)
-    assert set(on) == {"pull_request"}  # never pull_request_target
+    assert set(on) == {"pull_request", "pull_request_target"}
+    assert on["pull_request_target"]["paths"] == ["org/**"]
     assert "org/**" in on["pull_request"]["paths"]
-    assert "secrets" not in json.dumps(plan["jobs"]["validate"])
-    condition = plan["jobs"]["plan"]["if"].replace(" ", "")
-    assert condition == "github.event.pull_request.head.repo.full_name==github.repository"
-    assert "needs" not in plan["jobs"]["plan"]  # it comments even when the YAML is invalid
-    names = [step.get("name", "") for step in plan["jobs"]["plan"]["steps"]]
+    jobs = plan["jobs"]
+    # The PR's code runs on pull_request only, where there are no secrets.
+    assert jobs["validate"]["if"] == "github.event_name == 'pull_request'"
+    assert "secrets." not in json.dumps(jobs["validate"])
+    # pull_request_target runs the base branch's workflow; forks never reach it.
+    condition = " ".join(jobs["scope"]["if"].split())
+    assert condition == (
+        "github.event_name == 'pull_request_target' && "
+        "github.event.pull_request.head.repo.full_name == github.repository"
+    )
+    assert jobs["plan"]["needs"] == "scope"  # not validate: it comments on invalid YAML too
+    assert jobs["plan"]["if"] == "needs.scope.outputs.data-only == 'true'"
+    assert "secrets." not in json.dumps(jobs["scope"])
+    checkouts = [s["with"] for s in jobs["plan"]["steps"] if "checkout" in s.get("uses", "")]
+    assert checkouts[0]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    assert "path" not in checkouts[0]
+    assert checkouts[1]["ref"] == "${{ github.event.pull_request.head.sha }}"
+    assert (checkouts[1]["path"], checkouts[1]["sparse-checkout"]) == ("pr", "org")
+    assert checkouts[1]["sparse-checkout-cone-mode"] is False  # cone mode adds root files
+    names = [step.get("name", "") for step in jobs["plan"]["steps"]]
     assert names.index("Post the plan on the PR") < names.index(
         "Fail on invalid YAML or an unsafe plan"
     )
@@ -208,7 +290,9 @@ def test_setup_guide_names_every_secret_variable_and_environment_the_workflows_u
         "DINGTALK_APP_KEY",
         "DINGTALK_APP_SECRET",
         "ORGCTL_RUNNER",
+        "ORGCTL_APPLY_RUNNER",
         "dingtalk-write",
+        "dingtalk-read",
     }
     for name in names | {
         "qyapi_manage_addresslist",

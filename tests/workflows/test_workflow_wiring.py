@@ -19,7 +19,7 @@ import pytest
 
 from reconciler.gitops import github as gh
 from tests.workflows.fake_github import FakeGitHub, GitHubState
-from tests.workflows.harness import WORKFLOWS, Runner, RunResult
+from tests.workflows.harness import WORKFLOWS, Runner, RunResult, merge_runs
 
 TOKEN = "ghs_wiring_token_abcdef"
 REPOSITORY = "acme/org"
@@ -111,6 +111,12 @@ class Wiring:
             assert secret not in output, "a secret reached the log"
         return result
 
+    def run_pr(self, event: dict[str, Any]) -> RunResult:
+        """plan.yml as GitHub runs it for one push to a PR: once per event it listens to."""
+        return merge_runs(
+            self.run("plan", "pull_request", event), self.run("plan", "pull_request_target", event)
+        )
+
     def calls(self) -> list[list[str]]:
         if not self.log.exists():
             return []
@@ -121,7 +127,9 @@ class Wiring:
 def wiring(tmp_path: Path) -> Iterator[Wiring]:
     workspace = tmp_path / "repo"
     (workspace / "org").mkdir(parents=True)
+    (workspace / "org" / "people.yaml").write_text("users: []\n")
     subprocess.run(["git", "init", "-q", "-b", "main", str(workspace)], check=True)
+    subprocess.run(["git", "-C", str(workspace), "add", "org"], check=True)
     subprocess.run(
         [
             "git",
@@ -133,7 +141,6 @@ def wiring(tmp_path: Path) -> Iterator[Wiring]:
             "user.email=t@example.com",
             "commit",
             "-q",
-            "--allow-empty",
             "-m",
             "init",
         ],
@@ -161,7 +168,13 @@ def wiring(tmp_path: Path) -> Iterator[Wiring]:
 
 def pr(number: int, sha: str, fork: bool = False) -> dict[str, Any]:
     name = "someone/fork" if fork else REPOSITORY
-    return {"pull_request": {"number": number, "head": {"sha": sha, "repo": {"full_name": name}}}}
+    return {
+        "pull_request": {
+            "number": number,
+            "base": {"sha": sha, "repo": {"full_name": REPOSITORY}},
+            "head": {"sha": sha, "repo": {"full_name": name}},
+        }
+    }
 
 
 def marked(state: GitHubState, number: int, marker: str) -> list[dict[str, Any]]:
@@ -173,12 +186,12 @@ def marked(state: GitHubState, number: int, marker: str) -> list[dict[str, Any]]
 
 def test_plan_calls_orgctl_as_documented_and_posts_one_comment(wiring: Wiring) -> None:
     wiring.github.add_pull(5)
-    result = wiring.run("plan", "pull_request", pr(5, wiring.head_sha))
+    result = wiring.run_pr(pr(5, wiring.head_sha))
     assert result.jobs["validate"].result == "success"
     assert result.jobs["plan"].result == "success"
     calls = wiring.calls()
     assert ["validate", "org"] in calls
-    assert ["plan", "org", "--format", "markdown", "--out", "plan.json"] in calls
+    assert ["plan", "pr/org", "--format", "markdown", "--out", "plan.json"] in calls
     assert [p.name for p in result.artifacts["orgctl-plan-5-1"]] == ["plan.json"]
     (comment,) = marked(wiring.github, 5, "orgctl-plan")
     assert "create user lisi" in comment["body"]
@@ -186,7 +199,7 @@ def test_plan_calls_orgctl_as_documented_and_posts_one_comment(wiring: Wiring) -
     assert "https://github.test/acme/org/actions/runs/99" in comment["body"]
 
     wiring.plan_md.write_text("## orgctl plan\n\n- create user wangwu\n")
-    wiring.run("plan", "pull_request", pr(5, wiring.head_sha))
+    wiring.run_pr(pr(5, wiring.head_sha))
     (updated,) = marked(wiring.github, 5, "orgctl-plan")
     assert updated["id"] == comment["id"]
     assert "wangwu" in updated["body"]
@@ -199,7 +212,7 @@ def test_a_long_plan_is_split_and_shrinks_back(wiring: Wiring) -> None:
         "## orgctl plan\n\n<details><summary>4000 users</summary>\n\n"
         "| op | userid | dept | title |\n|---|---|---|---|\n" + rows + "\n</details>\n"
     )
-    result = wiring.run("plan", "pull_request", pr(5, wiring.head_sha))
+    result = wiring.run_pr(pr(5, wiring.head_sha))
     assert result.jobs["plan"].result == "success", result.output()
     parts = marked(wiring.github, 5, "orgctl-plan")
     assert len(parts) >= 3
@@ -209,7 +222,7 @@ def test_a_long_plan_is_split_and_shrinks_back(wiring: Wiring) -> None:
     )
 
     wiring.plan_md.write_text("## orgctl plan\n\nNo changes.\n")
-    wiring.run("plan", "pull_request", pr(5, wiring.head_sha))
+    wiring.run_pr(pr(5, wiring.head_sha))
     (only,) = marked(wiring.github, 5, "orgctl-plan")
     assert only["id"] == parts[0]["id"]
     assert "No changes." in only["body"]
@@ -219,7 +232,7 @@ def test_a_long_plan_is_split_and_shrinks_back(wiring: Wiring) -> None:
 def test_a_failed_or_unsafe_plan_comments_then_fails_the_job(wiring: Wiring, code: int) -> None:
     wiring.github.add_pull(6)
     wiring.exits["plan"] = code
-    result = wiring.run("plan", "pull_request", pr(6, wiring.head_sha))
+    result = wiring.run_pr(pr(6, wiring.head_sha))
     plan = result.jobs["plan"]
     assert plan.result == "failure"
     assert plan.step("Post the plan on the PR").outcome == "success"
@@ -232,17 +245,114 @@ def test_a_failed_or_unsafe_plan_comments_then_fails_the_job(wiring: Wiring, cod
 
 def test_invalid_yaml_fails_validate_even_for_a_fork(wiring: Wiring) -> None:
     wiring.exits["validate"] = 1
-    result = wiring.run("plan", "pull_request", pr(6, wiring.head_sha, fork=True))
+    result = wiring.run_pr(pr(6, wiring.head_sha, fork=True))
     assert result.jobs["validate"].result == "failure"
     assert result.jobs["plan"].result == "skipped"
 
 
 def test_a_fork_gets_validate_only(wiring: Wiring) -> None:
-    result = wiring.run("plan", "pull_request", pr(6, wiring.head_sha, fork=True))
+    result = wiring.run_pr(pr(6, wiring.head_sha, fork=True))
     assert result.jobs["validate"].result == "success"
     assert result.jobs["plan"].result == "skipped"
     assert all(call[0] == "validate" for call in wiring.calls())
     assert wiring.github.requests == []
+
+
+def commit(workspace: Path, message: str) -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(workspace), "-c", "user.name=t", "-c", "user.email=t@e", *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    git("add", "-A")
+    git("commit", "-q", "-m", message)
+    return git("rev-parse", "HEAD")
+
+
+def pr_from(number: int, base: str, head: str) -> dict[str, Any]:
+    event = pr(number, head)
+    event["pull_request"]["base"]["sha"] = base
+    return event
+
+
+def test_the_plan_job_runs_the_base_branch_orgctl_on_the_pr_org_as_data(wiring: Wiring) -> None:
+    wiring.github.add_pull(5)
+    base = wiring.head_sha
+    (wiring.workspace / "org" / "people.yaml").write_text("users: [{userid: from-the-pr}]\n")
+    head = commit(wiring.workspace, "a change to org/")
+    result = wiring.run_pr(pr_from(5, base, head))
+    plan = result.jobs["plan"]
+    assert plan.result == "success", result.output()
+    (install,) = plan.installs
+    # orgctl and its dependencies come from the base commit, every one pinned by hash.
+    assert install.source is not None
+    assert (install.source.ref, install.source.path) == (base, ".")
+    assert install.commands[0].endswith("--require-hashes --no-deps -r requirements/runtime.txt")
+    assert "--no-deps" in install.commands[1]
+    # From the PR: org/ only, into its own folder, which is what orgctl plans from.
+    data = [c for c in plan.checkouts if c.ref == head]
+    assert [(c.path, c.sparse) for c in data] == [("pr", ("org",))]
+    assert ["plan", "pr/org", "--format", "markdown", "--out", "plan.json"] in wiring.calls()
+    people = (wiring.workspace / "pr" / "org" / "people.yaml").read_text()
+    assert "from-the-pr" in people
+    # validate runs the PR's own code (the event's default checkout), without secrets.
+    validate = result.jobs["validate"]
+    assert [c.ref for c in validate.checkouts] == [""]
+    assert not any("secrets." in str(s.env) for s in validate.steps)
+    assert "DINGTALK_APP_SECRET" not in str([s.env for s in validate.steps])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [".github/workflows/plan.yml", "reconciler/cli/__init__.py", "requirements/runtime.txt"],
+)
+def test_a_pr_changing_more_than_org_gets_validate_but_no_secrets(
+    wiring: Wiring, change: str
+) -> None:
+    wiring.github.add_pull(5)
+    base = wiring.head_sha
+    (wiring.workspace / change).parent.mkdir(parents=True, exist_ok=True)
+    (wiring.workspace / change).write_text("import os; print(os.environ)\n")
+    (wiring.workspace / "org" / "people.yaml").write_text("users: [{userid: x}]\n")
+    head = commit(wiring.workspace, "code and data")
+    result = wiring.run_pr(pr_from(5, base, head))
+    assert result.jobs["validate"].result == "success"
+    assert result.jobs["scope"].outputs["data-only"] == "false"
+    assert result.jobs["plan"].result == "skipped"
+    assert [call[0] for call in wiring.calls()] == ["validate"]
+    assert wiring.github.requests == []
+
+
+def test_a_symlink_in_the_pr_org_gets_no_plan(wiring: Wiring) -> None:
+    wiring.github.add_pull(5)
+    base = wiring.head_sha
+    (wiring.workspace / "org" / "env.yaml").symlink_to("/proc/self/environ")
+    head = commit(wiring.workspace, "a link")
+    result = wiring.run_pr(pr_from(5, base, head))
+    assert result.jobs["scope"].outputs["data-only"] == "false"
+    assert result.jobs["plan"].result == "skipped"
+
+
+def test_a_marker_comment_by_another_author_is_ignored(wiring: Wiring) -> None:
+    wiring.github.add_pull(5)
+    planted = wiring.github.add_comment(
+        5, "<!-- orgctl-plan part=1/1 -->\n## orgctl plan\n\nNo changes. (trust me)", "mallory"
+    )
+    result = wiring.run_pr(pr(5, wiring.head_sha))
+    assert result.jobs["plan"].result == "success", result.output()
+    # The planted comment is untouched (not edited into a real plan, not deleted as a
+    # duplicate); the real plan is a new comment by the workflow's identity.
+    assert wiring.github.comments[planted["id"]]["body"].endswith("(trust me)")
+    ours = [c for c in marked(wiring.github, 5, "orgctl-plan") if c["id"] != planted["id"]]
+    (comment,) = ours
+    assert comment["user"]["login"] == "github-actions[bot]"
+    assert "create user lisi" in comment["body"]
+    assert ("PATCH", f"/repos/{REPOSITORY}/issues/comments/{planted['id']}") not in (
+        wiring.github.writes()
+    )
 
 
 # --------------------------------------------------------------------------- drift.yml
@@ -281,6 +391,22 @@ def test_drift_error_fails_without_touching_issues(wiring: Wiring) -> None:
     assert drift.result == "failure"
     assert drift.step("Open, update or close the drift issue").outcome == "skipped"
     assert wiring.github.requests == []
+
+
+def test_a_planted_drift_issue_is_neither_updated_nor_closed(wiring: Wiring) -> None:
+    planted = wiring.github.add_issue(
+        "DingTalk has drifted", "<!-- orgctl-drift -->\nfake", [gh.DRIFT_LABEL], "mallory"
+    )
+    wiring.exits["plan"] = 0
+    result = wiring.run("drift", "schedule")
+    assert result.jobs["drift"].result == "success", result.output()
+    assert planted["state"] == "open"
+    assert wiring.github.comments_on(planted["number"]) == []
+    wiring.exits["plan"] = 2
+    wiring.run("drift", "schedule")
+    assert planted["body"] == "<!-- orgctl-drift -->\nfake"
+    (ours,) = [i for i in wiring.github.issues.values() if i is not planted]
+    assert ours["user"]["login"] == "github-actions[bot]"
 
 
 # --------------------------------------------------------------------------- apply.yml

@@ -31,12 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.apply.executor import (
-    API_OF_ACTION,
     DEFAULT_CONCURRENCY,
     ApplyReport,
-    action_of,
     apply_plan,
 )
+from reconciler.apply.ordering import API_OF_ACTION
 from reconciler.clock import SYSTEM_CLOCK, FakeClock
 from reconciler.dingtalk import DingTalkClient
 from reconciler.live.snapshot import read_live
@@ -225,7 +224,7 @@ def run_once(
 def phase_barrier_floor(plan: Plan, qps: float) -> float:
     per_phase: dict[int, Counter[str]] = {}
     for step in plan.steps:
-        per_phase.setdefault(int(step.phase), Counter())[API_OF_ACTION[action_of(step)]] += 1
+        per_phase.setdefault(int(step.phase), Counter())[API_OF_ACTION[step.action]] += 1
     return sum(max(c.values()) / qps for c in per_phase.values())
 
 
@@ -269,7 +268,7 @@ def main() -> None:
         if not args.no_serial:
             runs.append(run_once(base, work, "one at a time", desired, 1, args)[0])
 
-    planned = Counter(API_OF_ACTION[action_of(s)] for s in plan.steps)
+    planned = Counter(API_OF_ACTION[s.action] for s in plan.steps)
     calls = {api: n for api, n in first.calls.items() if api != "gettoken"}
     floor = max(calls.values()) / args.qps
     print(

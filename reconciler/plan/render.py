@@ -16,8 +16,9 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
 from reconciler.plan.diff import FieldChange
-from reconciler.plan.planner import Action, Phase, Plan, Step
+from reconciler.plan.document import SCHEMA_VERSION, Plan
 from reconciler.plan.safety import Violation
+from reconciler.plan.steps import Action, Phase, Step
 
 
 class Format(StrEnum):
@@ -154,7 +155,7 @@ def render_markdown(
         tail.append("")
     tail.append(
         f"<sub>{len(plan.steps)} steps · live {plan.live_fingerprint[:19]} · desired "
-        f"{plan.desired_fingerprint[:19]} · plan schema 1"
+        f"{plan.desired_fingerprint[:19]} · plan schema {SCHEMA_VERSION}"
         + (" · mobiles, emails and telephones masked" if plan.pii_masked else "")
         + "</sub>"
     )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
-from reconciler.errors import ConfigError, InputError
+from reconciler.errors import ConfigError, InputError, StalePlanError
 from reconciler.model import ROOT, Org
 from reconciler.plan.diff import FieldChange
 from reconciler.plan.planner import REPLACE_NOTE, Action, Phase, Plan, Step, build_plan, fingerprint
@@ -17,6 +20,7 @@ from reconciler.plan.steps import (
     UpdateUser,
 )
 from reconciler.policy import Policy
+from reconciler.reconcile import check_reviewed
 from tests.plan.builders import dept, live_dept, mobile, org, user
 from tests.plan.sim import SimDingTalk
 
@@ -554,3 +558,65 @@ def test_new_account_taking_a_pruned_persons_email_waits_for_the_delete() -> Non
     with pytest.raises(ConfigError) as caught:
         build_plan(desired, live, Policy())  # "old" stays: 60106
     assert "the email is already used by live user old" in caught.value.problems[0].message
+
+
+def test_step_digests_pin_the_writes_not_the_wording_and_survive_masking() -> None:
+    live = org(live_dept(2, "研发", key="eng"), user("zs", "张三", "eng", mobile=mobile(1)))
+    desired = org(
+        dept("eng", "研发中心"),
+        user("zs", "张三", "eng", mobile=mobile(2), email="zs@example.com"),
+    )
+    plan = build_plan(desired, live, PRUNE)
+    masked = plan.masked()
+    assert [s.digest for s in masked.steps] == [s.digest for s in plan.steps]
+    assert masked.digest == plan.digest
+    assert len({s.digest for s in plan.steps}) == len(plan.steps)
+    step = get(plan, "user.create:zs")
+    assert replace(step, label="another label", note="another note").digest == step.digest
+    assert replace(step, requires=()).digest != step.digest
+    assert isinstance(step.body, CreateUser)
+    assert replace(step, body=replace(step.body, email="other@example.com")).digest != step.digest
+    assert replace(step, changes=()).digest != step.digest
+    # A masked plan file keeps the real digests; an unmasked one must match its content.
+    assert Plan.from_json(masked.to_json()).digest == plan.digest
+    edited = plan.to_json().replace(mobile(2), mobile(3))
+    with pytest.raises(InputError, match="digest does not match its content"):
+        Plan.from_json(edited)
+    data = json.loads(masked.to_json())
+    data["digest"] = "sha256:0"
+    with pytest.raises(InputError, match="its digest does not match its steps"):
+        Plan.from_json(json.dumps(data))
+
+
+def test_a_fresh_plan_is_compared_with_a_saved_one_step_by_step() -> None:
+    live = org(live_dept(2, "研发", key="eng"), user("zs", "张三", "eng", mobile=mobile(1)))
+    desired = org(dept("eng", "研发中心"), user("zs", "张三丰", "eng", mobile=mobile(1)))
+    saved = build_plan(desired, live, PRUNE).masked()
+    assert saved.difference(build_plan(desired, live, PRUNE)).empty
+    check_reviewed(saved, build_plan(desired, live, PRUNE), "plan.json")  # no error
+    # An unmanaged field edited live: the same steps.
+    drifted = org(
+        live_dept(2, "研发", key="eng"), user("zs", "张三", "eng", mobile=mobile(1), title="x")
+    )
+    assert build_plan(desired, drifted, PRUNE).live_fingerprint != saved.live_fingerprint
+    check_reviewed(saved, build_plan(desired, drifted, PRUNE), "plan.json")
+    # A managed field edited live, a step more, a step fewer.
+    renamed = org(live_dept(2, "研发部", key="eng"), user("zs", "张三丰", "eng", mobile=mobile(1)))
+    difference = saved.difference(build_plan(desired, renamed, PRUNE))
+    assert (difference.added, difference.removed, difference.changed) == (
+        (),
+        ("user.update:zs",),
+        ("department.update:eng",),
+    )
+    desired_more = org(
+        dept("eng", "研发中心"),
+        user("zs", "张三丰", "eng", mobile=mobile(1)),
+        user("ls", "李四", "eng", mobile=mobile(2)),
+    )
+    with pytest.raises(StalePlanError) as caught:
+        check_reviewed(saved, build_plan(desired_more, live, PRUNE), "plan.json")
+    assert str(caught.value) == (
+        "stale plan: the YAML changed since plan.json was made, and the steps planned now "
+        "differ from it; nothing was written; re-plan and review:\n"
+        "  + user.create:ls  (new)"
+    )

@@ -22,7 +22,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import IntEnum, StrEnum
 from typing import Any, ClassVar
 
@@ -224,6 +224,7 @@ _MAPPING_FIELDS = frozenset({"extension"})
 _FIELD_NAMES: dict[type[StepBody], tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in BODY_OF_ACTION.values()
 }
+_SORTED_FIELD_NAMES = {cls: tuple(sorted(names)) for cls, names in _FIELD_NAMES.items()}
 
 
 def body_fields(body: StepBody) -> dict[str, Any]:
@@ -301,8 +302,12 @@ class Step:
     requires: tuple[str, ...] = ()
     destructive: bool = False
     note: str = ""
-    sealed_digest: str = ""
-    """Set on a masked copy: the digest of the real step, which masked values cannot give."""
+    sealed_digest: str = field(default="", compare=False)
+    """On a masked step read from a plan file: the digest of the real step, which masked
+    values cannot give."""
+    real: Step | None = field(default=None, repr=False, compare=False)
+    """On a masked copy made here: the real step, kept in memory only so that its digest is
+    computed if someone asks (rendering a masked plan as text never does); never written."""
 
     @property
     def action(self) -> Action:
@@ -314,13 +319,17 @@ class Step:
 
     @property
     def payload(self) -> dict[str, Any]:
-        """The body as the plan file stores it (JSON-friendly values)."""
-        payload: dict[str, Any] = _jsonable(body_fields(self.body))
-        return payload
+        """The body as the plan file stores it (JSON-friendly values, keys sorted)."""
+        body = self.body
+        return {
+            name: _jsonable(value)
+            for name in _SORTED_FIELD_NAMES[type(body)]
+            if (value := getattr(body, name)) is not None
+        }
 
     @property
     def masked(self) -> bool:
-        return bool(self.sealed_digest)
+        return bool(self.sealed_digest) or self.real is not None
 
     @property
     def digest(self) -> str:
@@ -328,11 +337,13 @@ class Step:
         the same writes in the same place of the plan give the same digest."""
         if self.sealed_digest:
             return self.sealed_digest
+        if self.real is not None:
+            return self.real.digest
         return _digest(self._content())
 
     def mask(self) -> Step:
         """This step with mobiles, emails and telephones masked (the digest kept)."""
-        if self.sealed_digest:
+        if self.masked:
             return self
         return replace(
             self,
@@ -343,30 +354,42 @@ class Step:
                 else c
                 for c in self.changes
             ),
-            sealed_digest=self.digest,
+            real=self,
         )
 
     def _content(self) -> dict[str, Any]:
+        # Keys in sorted order at every level (see `_jsonable`): the canonical form is then
+        # json.dumps without sort_keys, which is much cheaper, and byte-equal to it.
         return {
-            "id": self.id,
-            "phase": int(self.phase),
             "action": str(self.action),
-            "key": self.key,
             "changes": [
-                {"field": c.name, "old": _jsonable(c.old), "new": _jsonable(c.new)}
+                {"field": c.name, "new": _jsonable(c.new), "old": _jsonable(c.old)}
                 for c in self.changes
             ],
-            "payload": self.payload,
-            "requires": list(self.requires),
             "destructive": self.destructive,
+            "id": self.id,
+            "key": self.key,
+            "payload": self.payload,
+            "phase": int(self.phase),
+            "requires": list(self.requires),
         }
 
     def to_data(self) -> dict[str, Any]:
-        data = self._content()
-        data["digest"] = self.sealed_digest or _digest(data)
-        data["label"] = self.label
-        data["note"] = self.note
-        return data
+        """The step as the plan file stores it, keys sorted."""
+        content = self._content()
+        return {
+            "action": content["action"],
+            "changes": content["changes"],
+            "destructive": content["destructive"],
+            "digest": self.digest if self.masked else _digest(content),
+            "id": content["id"],
+            "key": content["key"],
+            "label": self.label,
+            "note": self.note,
+            "payload": content["payload"],
+            "phase": content["phase"],
+            "requires": content["requires"],
+        }
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], *, masked: bool) -> Step:
@@ -396,13 +419,21 @@ class Step:
 
 
 def _digest(content: Mapping[str, Any]) -> str:
-    text = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """sha256 of the canonical JSON: compact, real UTF-8, keys sorted (``content`` is built
+    with sorted keys, so no sort_keys pass is needed)."""
+    text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _jsonable(value: Any) -> Any:
+    """JSON-ready: tuples as lists, mappings as dicts with sorted keys."""
+    kind = type(value)
+    if kind is str or kind is int or value is None:  # most values: no ABC check
+        return value
+    if kind is tuple:
+        return [_jsonable(v) for v in value]
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(value[k]) for k in sorted(value, key=str)}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value

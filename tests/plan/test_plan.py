@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 
@@ -620,3 +621,26 @@ def test_a_fresh_plan_is_compared_with_a_saved_one_step_by_step() -> None:
         "differ from it; nothing was written; re-plan and review:\n"
         "  + user.create:ls  (new)"
     )
+
+
+def test_the_digest_is_sha256_of_the_sorted_compact_json_of_the_real_step() -> None:
+    # A replace carries the live extension over in whatever order it was read.
+    live = org(
+        live_dept(2, "研发", key="eng"),
+        user("zs", "张三", "eng", mobile=mobile(1), extension={"b": "1", "a": "2"}),
+    )
+    desired = org(dept("eng", "研发"), user("zs", "张三", "eng", mobile=mobile(2)))
+    plan = build_plan(desired, live, PRUNE)
+    create = get(plan, "user.create:zs")
+    assert isinstance(create.body, CreateUser)
+    assert list(create.body.extension or {}) == ["b", "a"]
+    text = plan.to_json()
+    data = json.loads(text)
+    assert text == json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    for step, stored in zip(plan.steps, data["steps"], strict=True):
+        content = {k: v for k, v in stored.items() if k not in ("digest", "label", "note")}
+        canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        expected = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+        assert step.digest == stored["digest"] == expected
+    joined = "\n".join(s["digest"] for s in data["steps"])
+    assert data["digest"] == "sha256:" + hashlib.sha256(joined.encode()).hexdigest()

@@ -36,12 +36,11 @@ from pathlib import Path
 from _common import Server, competing, describe_machine, per_thousand, served
 
 from reconciler.apply.executor import (
-    API_OF_ACTION,
     DEFAULT_CONCURRENCY,
     ApplyReport,
-    action_of,
     apply_plan,
 )
+from reconciler.apply.ordering import API_OF_ACTION
 from reconciler.clock import SYSTEM_CLOCK, FakeClock
 from reconciler.dingtalk import DingTalkClient
 from reconciler.live.snapshot import read_live
@@ -263,7 +262,7 @@ def run_once(
 def phase_barrier_floor(plan: Plan, qps: float) -> float:
     per_phase: dict[int, Counter[str]] = {}
     for step in plan.steps:
-        per_phase.setdefault(int(step.phase), Counter())[API_OF_ACTION[action_of(step)]] += 1
+        per_phase.setdefault(int(step.phase), Counter())[API_OF_ACTION[step.action]] += 1
     return sum(max(c.values()) / qps for c in per_phase.values())
 
 
@@ -325,7 +324,7 @@ def main() -> None:
             serial = argparse.Namespace(**{**vars(args), "concurrency": 1})
             runs.append(run_once(base, runs_dir, "one at a time", limiters[0], desired, serial)[0])
 
-    planned = Counter(API_OF_ACTION[action_of(s)] for s in plan.steps)
+    planned = Counter(API_OF_ACTION[s.action] for s in plan.steps)
     first = runs[0]
     calls = {
         api: n - first.server.seen.get(api, {}).get("refused", 0)

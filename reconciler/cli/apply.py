@@ -9,7 +9,6 @@ refused by a safety rule (nothing written) · 4 the saved plan is stale (nothing
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,15 +17,8 @@ from typing import Annotated
 
 import typer
 
-from reconciler.apply.executor import (
-    DEFAULT_CONCURRENCY,
-    ApplyReport,
-    Outcome,
-    StepEvent,
-    apply_plan,
-)
-from reconciler.apply.journal import Journal, scrub
-from reconciler.apply.lock import TenantLock, check_apply_place
+from reconciler.apply.executor import DEFAULT_CONCURRENCY, ApplyReport, Outcome, StepEvent
+from reconciler.apply.journal import scrub
 from reconciler.cli.app import (
     OrgDirArgument,
     command,
@@ -37,13 +29,12 @@ from reconciler.cli.app import (
     reported,
     wants_color,
 )
-from reconciler.errors import InputError, StalePlanError, UnsafePlanError
+from reconciler.errors import InputError
 from reconciler.live.target import Target, open_target
-from reconciler.model import Org
-from reconciler.plan.planner import Plan
+from reconciler.plan.document import Plan
 from reconciler.plan.render import render_text
 from reconciler.plan.safety import Violation
-from reconciler.reconcile import make_plan
+from reconciler.reconcile import PlanResult, read_saved_plan, run_apply
 
 SKIPS_SHOWN = 20
 """Skipped steps listed in the final report; all of them are in the journal."""
@@ -59,8 +50,8 @@ def apply(
         Path | None,
         typer.Option(
             "--plan",
-            help="Apply this saved plan (orgctl plan --out) only if DingTalk and the YAML "
-            "still match what it was made from; otherwise exit 4.",
+            help="The reviewed plan (orgctl plan --out, masked or not): apply only if the "
+            "steps planned now are exactly its steps; otherwise exit 4 and write nothing.",
         ),
     ] = None,
     force: Annotated[
@@ -98,64 +89,40 @@ async def _apply(
     plan_file: Path | None,
     force: bool,
     concurrency: int,
-    local: bool = False,
+    local: bool,
 ) -> int:
+    saved = read_saved_plan(plan_file) if plan_file is not None else None
+
+    def show(result: PlanResult) -> None:
+        if result.unsafe:
+            out(_show(result.plan, result.violations), nl=False)
+            report_refusals(result.violations)
+        elif result.plan.empty:
+            out("No changes: DingTalk already matches the desired state.")
+        else:
+            out(_show(result.plan), nl=False)
+
+    def confirm(result: PlanResult) -> bool:
+        return _confirm(yes, result.plan, target)
+
     async with target:
-        # Taken before reading: the plan must come from a state no other apply is changing.
-        with TenantLock.for_target(target, clock=target.client.clock):
-            saved = _read_plan(plan_file) if plan_file is not None else None
-            result = await make_plan(org_dir, target.client, force=force)
-            check_apply_place(
-                require_ci=result.policy.require_ci,
-                is_sandbox=target.is_sandbox,
-                local=local,
-                env=os.environ,
-            )
-            plan = result.plan
-            if saved is not None:
-                _check_fresh(saved, plan, plan_file)
-                plan = saved
-            if result.unsafe:
-                out(_show(plan, result.violations), nl=False)
-                report_refusals(result.violations)
-                raise UnsafePlanError("the plan was refused by a safety rule; nothing was written")
-            if plan.empty:
-                out("No changes: DingTalk already matches the desired state.")
-                return 0
-            out(_show(plan), nl=False)
-            _confirm(yes, plan, target)
-            return await _execute(target, plan, result.live, concurrency)
-
-
-def _read_plan(path: Path) -> Plan:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read plan file {path}: {error.strerror}") from None
-    saved = Plan.from_json(text)
-    if saved.pii_masked:
-        raise InputError(
-            f"{path} has masked mobiles and emails (it was made for a PR comment) and cannot "
-            "be applied: use the unmasked plan JSON (orgctl plan --out FILE)"
+        applied = await run_apply(
+            org_dir,
+            target,
+            confirm=confirm,
+            saved=saved,
+            saved_from=str(plan_file),
+            force=force,
+            concurrency=concurrency,
+            local=local,
+            on_plan=show,
+            progress=_progress,
         )
-    return saved
-
-
-def _check_fresh(saved: Plan, fresh: Plan, path: Path | None) -> None:
-    changed = [
-        what
-        for what, old, new in (
-            ("DingTalk", saved.live_fingerprint, fresh.live_fingerprint),
-            ("the YAML", saved.desired_fingerprint, fresh.desired_fingerprint),
-        )
-        if old != new
-    ]
-    if not changed and saved.to_data()["steps"] != fresh.to_data()["steps"]:
-        changed = ["the policy (orgctl.yaml) or orgctl itself"]  # same inputs, other plan
-    if changed:
-        raise StalePlanError(
-            f"stale plan: {' and '.join(changed)} changed since {path} was made; re-plan"
-        )
+    if applied.report is None:
+        return 0
+    out(_report(applied.report))
+    out(f"journal: {applied.journal}")
+    return applied.report.exit_code
 
 
 def _show(plan: Plan, violations: tuple[Violation, ...] = ()) -> str:
@@ -164,41 +131,15 @@ def _show(plan: Plan, violations: tuple[Violation, ...] = ()) -> str:
     return render_text(plan, violations=violations, color=color, masked=True)
 
 
-def _confirm(yes: bool, plan: Plan, target: Target) -> None:
+def _confirm(yes: bool, plan: Plan, target: Target) -> bool:
     if yes:
-        return
+        return True
     if not sys.stdin.isatty():
         raise InputError(
             "refusing to apply without confirmation: stdin is not a terminal; "
             "review the plan and pass --yes"
         )
-    if not typer.confirm(f"Apply {len(plan.steps)} steps to {target.description}?"):
-        raise InputError("not applied: confirmation declined")
-
-
-async def _execute(target: Target, plan: Plan, live: Org, concurrency: int) -> int:
-    clock = target.client.clock
-    with Journal.open(target.state_dir, target.tenant_id, clock=clock) as journal:
-        journal.write(
-            "plan",
-            target=target.description,
-            summary=plan.summary.line(),
-            live_fingerprint=plan.live_fingerprint,
-            desired_fingerprint=plan.desired_fingerprint,
-        )
-        with _progress(len(plan.steps)) as on_event:
-            report = await apply_plan(
-                plan,
-                target.client,
-                live,
-                journal=journal,
-                clock=clock,
-                concurrency=concurrency,
-                on_event=on_event,
-            )
-        out(_report(report))
-        out(f"journal: {journal.path}")
-    return report.exit_code
+    return typer.confirm(f"Apply {len(plan.steps)} steps to {target.description}?")
 
 
 @contextmanager

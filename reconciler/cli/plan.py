@@ -3,10 +3,11 @@
     orgctl plan [ORG_DIR] [--format text|markdown|json] [--out FILE] [--detailed-exitcode]
                 [--force] [--sandbox] [--no-color]
 
-The target line goes to stderr first, the rendered plan to stdout. Text and Markdown mask
-mobiles, emails and telephones (terminal output of CI jobs ends up in logs; Markdown ends up
-in PR comments); JSON on stdout and the `--out` file keep real values: they are what
-`orgctl apply --plan FILE` executes.
+The target line goes to stderr first, the rendered plan to stdout. Every format, and the
+`--out` file, masks mobiles, emails and telephones: terminal output of CI jobs ends up in
+logs, Markdown in PR comments, the plan file in a workflow artifact. The plan file still
+pins down the reviewed writes: it carries a digest of each real step, and `orgctl apply
+--plan FILE` applies only if the steps it plans then have the same digests.
 
 Exit codes: 0 ok · 1 error · 2 changes pending (only with --detailed-exitcode) · 3 refused by
 a safety rule (the plan is still shown, with the refusal on stderr).
@@ -46,8 +47,8 @@ def plan(
         Path | None,
         typer.Option(
             "--out",
-            help="Also write the plan as JSON, unmasked, with the fingerprints of DingTalk "
-            "and the YAML, for `orgctl apply --plan FILE`.",
+            help="Also write the plan as JSON (masked, with a digest of every step) for "
+            "`orgctl apply --plan FILE`.",
         ),
     ] = None,
     detailed_exitcode: Annotated[
@@ -67,16 +68,15 @@ def plan(
         err(target.description)
         result = asyncio.run(_plan(target, org_dir, force))
         color = fmt is Format.TEXT and wants_color(no_color)
-        masked = fmt is not Format.JSON
         out(
-            render(result.plan, fmt, violations=result.violations, color=color, masked=masked),
+            render(result.plan, fmt, violations=result.violations, color=color, masked=True),
             nl=False,
         )
         append_step_summary(
             lambda: render(result.plan, Format.MARKDOWN, violations=result.violations, masked=True)
         )
         if out_file is not None:
-            _write(out_file, render_json(result.plan))
+            _write(out_file, render_json(result.plan, masked=True))
             err(f"plan written to {out_file}")
     if result.unsafe:
         report_refusals(result.violations)

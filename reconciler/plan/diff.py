@@ -184,6 +184,11 @@ def diff(desired: Org, live: Org, policy: Policy) -> Diff:
 
 
 class _Differ:
+    """One diff run. Larger than most classes here on purpose: matching departments,
+    following unmanaged paths, comparing users, pruning and the uniqueness checks all read
+    and refine the same matching state (ident ↔ live key, the unmanaged set), in this order;
+    split apart, each part would take and return all of it."""
+
     def __init__(self, desired: Org, live: Org, policy: Policy) -> None:
         self.desired = desired
         self.live = live

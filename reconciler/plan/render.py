@@ -4,9 +4,10 @@ No file handles, no clock: the same plan renders to the same string, which is wh
 files under tests/plan/golden/ pin down.
 
 Personal data: `masked=True` masks mobiles, emails and telephones everywhere (field changes
-and payloads). Markdown is masked by default (PR comments are read by many); JSON is not (it
-is the artefact apply executes, and `Plan.from_json` of a masked plan is refused by apply).
-The CLI masks text too, since terminal output of CI jobs ends up in logs.
+and payloads). Markdown is masked by default (PR comments are read by many). The CLI masks
+every format, since terminal output of CI jobs ends up in logs and the JSON plan file in an
+artifact; a masked JSON plan keeps the digests of the real steps, which is all `apply --plan`
+needs from it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
 from reconciler.plan.diff import FieldChange
-from reconciler.plan.planner import Action, Phase, Plan, Step
+from reconciler.plan.document import SCHEMA_VERSION, Plan
 from reconciler.plan.safety import Violation
+from reconciler.plan.steps import Action, Phase, Step
 from reconciler.textsafe import markdown_inert, terminal_safe
 
 
@@ -157,7 +159,7 @@ def render_markdown(
         tail.append("")
     tail.append(
         f"<sub>{len(plan.steps)} steps · live {plan.live_fingerprint[:19]} · desired "
-        f"{plan.desired_fingerprint[:19]} · plan schema 1"
+        f"{plan.desired_fingerprint[:19]} · plan schema {SCHEMA_VERSION}"
         + (" · mobiles, emails and telephones masked" if plan.pii_masked else "")
         + "</sub>"
     )

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reconciler.model import ROOT, ROOT_DEPT_ID
-from reconciler.plan.planner import Action, Plan
+from reconciler.plan.document import Plan
+from reconciler.plan.steps import Action, DepartmentBody, Step
 from reconciler.policy import Policy
 
 
@@ -40,7 +41,7 @@ def check_safety(plan: Plan, policy: Policy, *, force: bool) -> list[Violation]:
             deleted_users.add(step.key)
         elif step.action is Action.DELETE_DEPARTMENT:
             deleted_departments += 1
-        if step.kind == "department" and _touches_root(step.key, step.payload):
+        if _touches_root(step):
             violations.append(
                 Violation(
                     "root-department",
@@ -90,12 +91,10 @@ def check_safety(plan: Plan, policy: Policy, *, force: bool) -> list[Violation]:
     return violations
 
 
-def _touches_root(key: str, payload: object) -> bool:
-    if key == ROOT:
-        return True
-    if isinstance(payload, dict):
-        return payload.get("dept") in (ROOT, f"#{ROOT_DEPT_ID}")
-    return False
+def _touches_root(step: Step) -> bool:
+    if not isinstance(step.body, DepartmentBody):
+        return False
+    return step.key == ROOT or step.body.ref in (ROOT, f"#{ROOT_DEPT_ID}")
 
 
 def _threshold(

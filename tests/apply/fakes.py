@@ -12,40 +12,39 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.errors import DingTalkError, OutcomeUnknownError, TerminalError
 from reconciler.model import Department, Org, User, unkeyed
+from reconciler.plan.diff import FieldChange
+from reconciler.plan.document import Plan
+from reconciler.plan.steps import Phase, Step, StepBody
 
 
-@dataclass(frozen=True)
-class FieldChange:
-    name: str
-    old: object
-    new: object
-
-
-@dataclass(frozen=True)
-class Step:
-    id: str
-    action: str
-    key: str
-    phase: int = 0
-    changes: tuple[FieldChange, ...] = ()
-    payload: Mapping[str, Any] = field(default_factory=dict)
-    requires: tuple[str, ...] = ()
-    destructive: bool = False
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Plan:
-    steps: tuple[Step, ...]
+def step(
+    step_id: str,
+    phase: int,
+    body: StepBody,
+    *,
+    changes: tuple[FieldChange, ...] = (),
+    requires: tuple[str, ...] = (),
+    destructive: bool = False,
+) -> Step:
+    """A plan step by hand: the key is what follows the ``:`` of its id."""
+    return Step(
+        id=step_id,
+        phase=Phase(phase),
+        key=step_id.partition(":")[2],
+        body=body,
+        changes=changes,
+        requires=requires,
+        destructive=destructive,
+    )
 
 
 def plan(*steps: Step) -> Plan:
-    return Plan(tuple(steps))
+    """A hand-made plan (the fingerprints say so: nothing was read to make it)."""
+    return Plan(tuple(steps), 0, 0, "sha256:hand-made", "sha256:hand-made")
 
 
 Fault = Callable[[str, tuple[Any, ...]], "DingTalkError | None"]

@@ -17,6 +17,7 @@ from reconciler.desired.load import load_desired
 from reconciler.dingtalk import DingTalkClient
 from reconciler.model import Org
 from reconciler.plan.planner import Action, Plan, build_plan
+from reconciler.plan.steps import DeleteDepartment
 from reconciler.policy import Policy
 from reconciler.sandbox import LENIENT, Sandbox
 from tests.apply.helpers import Run, apply_once, make_client, plan_for, read
@@ -47,8 +48,8 @@ class Deletes:
         for step in plan.steps:
             if step.action is Action.DELETE_USER:
                 self.users.add(step.key)
-            elif step.action is Action.DELETE_DEPARTMENT:
-                dept_id = live.departments[str(step.payload["dept"])].dept_id
+            elif isinstance(step.body, DeleteDepartment):
+                dept_id = live.departments[step.body.dept].dept_id
                 assert dept_id is not None
                 self.departments.add(dept_id)
 

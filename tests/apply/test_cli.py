@@ -239,21 +239,76 @@ def test_a_saved_plan_is_stale_when_the_policy_would_plan_otherwise(
     assert "visitor" in {u["userid"] for u in sb.tenant.users()}
 
 
-def test_a_masked_plan_file_is_refused(
-    tmp_path: Path, sb: Sandbox, server: ServerHandle, clock: FakeClock
+def reviewed_plan(org_dir: Path, tmp_path: Path) -> Path:
+    """What the plan job keeps: ``orgctl plan --out`` (masked, with digests)."""
+    plan_path = tmp_path / "reviewed.json"
+    code, output = orgctl("plan", str(org_dir), "--out", str(plan_path))
+    assert code == 0, output
+    assert json.loads(plan_path.read_text(encoding="utf-8"))["pii_masked"] is True
+    return plan_path
+
+
+def test_the_masked_plan_file_applies_what_it_pins_down(
+    tmp_path: Path, sb: Sandbox, server: ServerHandle
 ) -> None:
     org_dir = write_org(tmp_path / "org", PEOPLE)
-    desired, policy = load_desired(org_dir)
-    from reconciler.model import EMPTY_ORG
-
-    masked = build_plan(desired, EMPTY_ORG, policy).masked()
-    plan_path = tmp_path / "plan.json"
-    plan_path.write_text(masked.to_json(), encoding="utf-8")
-    assert json.loads(plan_path.read_text(encoding="utf-8"))["pii_masked"] is True
+    plan_path = reviewed_plan(org_dir, tmp_path)
+    text = plan_path.read_text(encoding="utf-8")
+    assert PEOPLE[0][2] not in text
+    assert f"{PEOPLE[0][0]}@example.com" not in text
     code, output = orgctl("apply", str(org_dir), "--yes", "--plan", str(plan_path))
-    assert code == 1
-    assert "masked" in output
-    assert sb.writes() == []
+    assert code == 0, output
+    # The real values came from the YAML and a fresh read, not from the masked file.
+    users = {u["userid"]: u for u in sb.tenant.users()}
+    assert users[PEOPLE[0][0]]["mobile"].endswith(PEOPLE[0][2][-11:])
+    assert users[PEOPLE[0][0]]["email"] == f"{PEOPLE[0][0]}@example.com"
+    journal = read_journal(Path(output.rsplit("journal: ", 1)[1].strip()))
+    (planned,) = [r for r in journal if r["event"] == "plan"]
+    assert planned["digest"] == json.loads(text)["digest"]
+    assert planned["reviewed"] == str(plan_path)
+
+
+def test_a_console_edit_of_an_unmanaged_field_does_not_block_the_reviewed_plan(
+    tmp_path: Path, sb: Sandbox, server: ServerHandle
+) -> None:
+    org_dir = write_org(tmp_path / "org", PEOPLE[:11])
+    assert orgctl("apply", str(org_dir), "--yes")[0] == 0
+    write_org(org_dir, PEOPLE)  # the PR: one more person
+    plan_path = reviewed_plan(org_dir, tmp_path)
+    # Between review and merge an admin sets a title, which the YAML does not manage.
+    sb.tenant.update_user("p03", {"title": "架构师"})
+    before = len(sb.writes())
+    code, output = orgctl("apply", str(org_dir), "--yes", "--plan", str(plan_path))
+    assert code == 0, output
+    journal = read_journal(Path(output.rsplit("journal: ", 1)[1].strip()))
+    (planned,) = [r for r in journal if r["event"] == "plan"]
+    saved = json.loads(plan_path.read_text(encoding="utf-8"))
+    assert planned["live_fingerprint"] != saved["live_fingerprint"]  # DingTalk did drift
+    assert planned["digest"] == saved["digest"]
+    new = sb.writes()[before:]
+    assert [(w.api.rsplit("/", 2)[-2:], w.errcode) for w in new] == [(["user", "create"], 0)]
+    users = {u["userid"]: u for u in sb.tenant.users()}
+    assert users["p03"]["title"] == "架构师"
+    assert "p11" in users
+
+
+def test_a_console_rename_of_a_managed_department_blocks_the_reviewed_plan(
+    tmp_path: Path, sb: Sandbox, server: ServerHandle
+) -> None:
+    org_dir = write_org(tmp_path / "org", PEOPLE[:11])
+    assert orgctl("apply", str(org_dir), "--yes")[0] == 0
+    write_org(org_dir, PEOPLE)
+    plan_path = reviewed_plan(org_dir, tmp_path)
+    (eng,) = [d for d in sb.tenant.departments() if d.get("source_identifier") == "eng"]
+    sb.tenant.update_department(eng["dept_id"], {"name": "研发部"})
+    before = len(sb.writes())
+    code, output = orgctl("apply", str(org_dir), "--yes", "--plan", str(plan_path))
+    assert code == 4, output
+    assert "stale plan: DingTalk changed since" in output
+    assert "+ department.update:eng  (new)" in output
+    assert "user.create:p11" not in output  # unchanged steps are not listed
+    assert len(sb.writes()) == before
+    assert "p11" not in {u["userid"] for u in sb.tenant.users()}
 
 
 def test_a_second_apply_while_one_holds_the_lock_fails_fast(tmp_path: Path) -> None:

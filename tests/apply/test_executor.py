@@ -10,7 +10,19 @@ import pytest
 from reconciler.apply.executor import ApplyReport, Outcome, StepEvent, apply_plan
 from reconciler.clock import FakeClock
 from reconciler.errors import BusyError, DingTalkError, ThrottledError
-from tests.apply.fakes import FakeDirectory, FieldChange, Plan, Step, plan, terminal, unknown
+from reconciler.plan.diff import FieldChange
+from reconciler.plan.document import Plan
+from reconciler.plan.steps import (
+    CreateDepartment,
+    CreateUser,
+    DeleteDepartment,
+    DeleteUser,
+    SetManagers,
+    Step,
+    UpdateDepartment,
+    UpdateUser,
+)
+from tests.apply.fakes import FakeDirectory, plan, step, terminal, unknown
 
 MOBILE_A = "+86-15172391968"
 MOBILE_B = "+86-13800138000"
@@ -28,44 +40,24 @@ def outcomes(report: ApplyReport) -> dict[str, Outcome]:
 
 def create_dept(key: str, name: str, parent: str = "root", **kw: Any) -> Step:
     requires = () if parent == "root" else (f"department.create:{parent}",)
-    return Step(
+    return step(
         f"department.create:{key}",
-        "create_department",
-        key,
-        phase=1,
-        payload={"key": key, "name": name, "parent": parent, "order": 10},
+        1,
+        CreateDepartment(key=key, name=name, parent=parent, order=10),
         requires=kw.get("requires", requires),
     )
 
 
-def create_user(userid: str, mobile: str, departments: tuple[str, ...], **payload: Any) -> Step:
-    requires = payload.pop("requires", ())
-    return Step(
-        f"user.create:{userid}",
-        "create_user",
-        userid,
-        phase=4,
-        payload={
-            "userid": userid,
-            "name": userid.title(),
-            "mobile": mobile,
-            "departments": departments,
-            **payload,
-        },
-        requires=requires,
+def create_user(userid: str, mobile: str, departments: tuple[str, ...], **fields: Any) -> Step:
+    requires = fields.pop("requires", ())
+    body = CreateUser(
+        userid=userid, name=userid.title(), mobile=mobile, departments=departments, **fields
     )
+    return step(f"user.create:{userid}", 4, body, requires=requires)
 
 
 def delete_user(userid: str, **kw: Any) -> Step:
-    return Step(
-        f"user.delete:{userid}",
-        "delete_user",
-        userid,
-        phase=3,
-        payload={"userid": userid},
-        destructive=True,
-        **kw,
-    )
+    return step(f"user.delete:{userid}", 3, DeleteUser(userid=userid), destructive=True, **kw)
 
 
 def test_new_departments_get_ids_before_their_children_and_members(clock: FakeClock) -> None:
@@ -92,8 +84,8 @@ def test_a_failed_step_skips_its_dependents_and_nothing_else(clock: FakeClock) -
     p = plan(
         create_dept("eng", "研发中心"),
         create_dept("platform", "平台组", parent="eng"),
-        create_user("zhangsan", MOBILE_A, ("platform",), requires=("department.create:platform",)),
         create_dept("sales", "销售部"),
+        create_user("zhangsan", MOBILE_A, ("platform",), requires=("department.create:platform",)),
         create_user("lisi", MOBILE_B, ("sales",), requires=("department.create:sales",)),
     )
     report = run(p, directory, clock)
@@ -134,12 +126,10 @@ def test_invitation_pending_is_not_a_failure(clock: FakeClock) -> None:
     directory.add_department("销售部", key="sales")
     p = plan(
         create_user("zhangsan", MOBILE_A, ("sales",)),
-        Step(
+        step(
             "department.managers:sales",
-            "set_managers",
-            "sales",
-            phase=6,
-            payload={"dept": "sales", "managers": ("zhangsan",)},
+            6,
+            SetManagers(dept="sales", managers=("zhangsan",)),
             requires=("user.create:zhangsan",),
         ),
     )
@@ -267,34 +257,24 @@ def test_busy_answer_after_the_client_retries_is_checked_by_reading_not_resent(
         ("user/delete", delete_user("lisi")),
         (
             "user/update",
-            Step(
+            step(
                 "user.update:lisi",
-                "update_user",
-                "lisi",
-                phase=5,
+                5,
+                UpdateUser(userid="lisi", name="李四四"),
                 changes=(FieldChange("name", "李四", "李四四"),),
-                payload={"userid": "lisi", "name": "李四四"},
             ),
         ),
         (
             "department/delete",
-            Step(
-                "department.delete:old",
-                "delete_department",
-                "old",
-                phase=7,
-                payload={"dept": "old"},
-            ),
+            step("department.delete:old", 7, DeleteDepartment(dept="old")),
         ),
         (
             "department/update",
-            Step(
+            step(
                 "department.update:old",
-                "update_department",
-                "old",
-                phase=2,
+                2,
+                UpdateDepartment(dept="old", name="新部门"),
                 changes=(FieldChange("name", "旧部门", "新部门"),),
-                payload={"dept": "old", "name": "新部门"},
             ),
         ),
     ],
@@ -325,16 +305,14 @@ def test_a_write_that_never_arrived_is_sent_again_after_the_read(clock: FakeCloc
         return unknown(api) if state["n"] == 1 else None
 
     directory.before.append(drop_first)
-    step = Step(
+    update = step(
         "user.update:lisi",
-        "update_user",
-        "lisi",
-        phase=5,
+        5,
+        UpdateUser(userid="lisi", title="工程师"),
         changes=(FieldChange("title", None, "工程师"),),
-        payload={"userid": "lisi", "title": "工程师"},
     )
     events: list[StepEvent] = []
-    report = run(plan(step), directory, clock, on_event=events.append)
+    report = run(plan(update), directory, clock, on_event=events.append)
 
     assert report.ok
     assert directory.users["lisi"]["title"] == "工程师"
@@ -369,19 +347,26 @@ def test_throttles_that_escape_the_client_back_off_on_the_clock(clock: FakeClock
 
 
 def test_concurrency_one_runs_strictly_in_plan_order(clock: FakeClock) -> None:
+    # Phase 5 mixes APIs: user updates (user/update) and a manager list taken off first
+    # (department/update), in plan order.
     directory = FakeDirectory()
-    steps = [create_user(f"u{i}", f"+86-1380013{i:04d}", ("root",)) for i in range(6)]
-    steps.insert(3, create_dept("eng", "研发中心"))
+    eng = directory.add_department("研发中心", key="eng")
+    for i in range(6):
+        directory.add_user(f"u{i}", "人", f"+86-1380013{i:04d}", [1])
+    steps = [
+        step(f"user.update:u{i}", 5, UpdateUser(userid=f"u{i}", title="工程师")) for i in range(6)
+    ]
+    steps.insert(3, step("department.clear-managers:eng", 5, SetManagers(dept="eng", managers=())))
     report = run(plan(*steps), directory, clock, concurrency=1)
 
     assert report.ok
     assert directory.max_total_in_flight == 1
     started = [arg for kind, _, arg in directory.timeline if kind == "start"]
-    assert [a["userid"] if "userid" in a else a["name"] for a in started] == [
+    assert [a["userid"] if "userid" in a else a["dept_id"] for a in started] == [
         "u0",
         "u1",
         "u2",
-        "研发中心",
+        eng,
         "u3",
         "u4",
         "u5",
@@ -443,43 +428,39 @@ def test_cancelling_stops_the_run_and_the_journal_says_how_far_it_got(clock: Fak
 # ------------------------------------------------------------------ derived orderings
 
 
-def _dept_step(action: str, ident: str, phase: int, **payload: Any) -> Step:
-    return Step(f"department.{action}:{ident}", action, ident, phase=phase, payload={**payload})
-
-
-def _user_step(action: str, userid: str, phase: int, **payload: Any) -> Step:
-    return Step(
-        f"user.{action}:{userid}",
-        action,
-        userid,
-        phase=phase,
-        payload={"userid": userid, **payload},
-    )
-
-
 def _scenario_swap(d: FakeDirectory) -> Plan:
     d.add_user("a", "甲", MOBILE_A, [1])
     d.add_user("b", "乙", MOBILE_B, [1])
     return plan(
-        _user_step("delete_user", "a", 3),
-        _user_step("delete_user", "b", 3),
-        _user_step("create_user", "a", 4, name="甲", mobile=MOBILE_B, departments=("root",)),
-        _user_step("create_user", "b", 4, name="乙", mobile=MOBILE_A, departments=("root",)),
+        step("user.delete:a", 3, DeleteUser(userid="a")),
+        step("user.delete:b", 3, DeleteUser(userid="b")),
+        step(
+            "user.create:a",
+            4,
+            CreateUser(userid="a", name="甲", mobile=MOBILE_B, departments=("root",)),
+        ),
+        step(
+            "user.create:b",
+            4,
+            CreateUser(userid="b", name="乙", mobile=MOBILE_A, departments=("root",)),
+        ),
     )
 
 
 def _scenario_email(d: FakeDirectory) -> Plan:
     d.add_user("old", "旧", MOBILE_A, [1], email="x@example.com")
     return plan(
-        _user_step("delete_user", "old", 3),
-        _user_step(
-            "create_user",
-            "new",
+        step("user.delete:old", 3, DeleteUser(userid="old")),
+        step(
+            "user.create:new",
             4,
-            name="新",
-            mobile=MOBILE_B,
-            departments=("root",),
-            email="x@example.com",
+            CreateUser(
+                userid="new",
+                name="新",
+                mobile=MOBILE_B,
+                departments=("root",),
+                email="x@example.com",
+            ),
         ),
     )
 
@@ -490,8 +471,11 @@ def _scenario_empty_before_delete(d: FakeDirectory) -> Plan:
     for n in range(4):
         d.add_user(f"u{n}", "人", f"+86-1380013{n:04d}", [doomed])
     return plan(
-        *[_user_step("update_user", f"u{n}", 5, departments=("new",)) for n in range(4)],
-        _dept_step("delete_department", "old", 7, dept="old"),
+        *[
+            step(f"user.update:u{n}", 5, UpdateUser(userid=f"u{n}", departments=("new",)))
+            for n in range(4)
+        ],
+        step("department.delete:old", 7, DeleteDepartment(dept="old")),
     )
 
 
@@ -499,16 +483,20 @@ def _scenario_move_under_moved(d: FakeDirectory) -> Plan:
     a = d.add_department("甲", key="a")
     d.add_department("乙", a, key="b")  # live: a > b; desired: b > a
     return plan(
-        _dept_step("update_department", "b", 2, dept="b", parent="root"),
-        _dept_step("update_department", "a", 2, dept="a", parent="b"),
+        step("department.update:b", 2, UpdateDepartment(dept="b", parent="root")),
+        step("department.update:a", 2, UpdateDepartment(dept="a", parent="b")),
     )
 
 
 def _scenario_child_of_new(d: FakeDirectory) -> Plan:
     return plan(
-        _dept_step("create_department", "p", 1, key="p", name="父"),
-        _dept_step("create_department", "c", 1, key="c", name="子", parent="p"),
-        _user_step("create_user", "u", 4, name="人", mobile=MOBILE_A, departments=("c",)),
+        step("department.create:p", 1, CreateDepartment(key="p", name="父", parent="root")),
+        step("department.create:c", 1, CreateDepartment(key="c", name="子", parent="p")),
+        step(
+            "user.create:u",
+            4,
+            CreateUser(userid="u", name="人", mobile=MOBILE_A, departments=("c",)),
+        ),
     )
 
 
@@ -516,8 +504,8 @@ def _scenario_manager_joins_first(d: FakeDirectory) -> Plan:
     d.add_department("部门", key="x")
     d.add_user("boss", "老板", MOBILE_A, [1])
     return plan(
-        _user_step("update_user", "boss", 5, departments=("root", "x")),
-        _dept_step("set_managers", "x", 6, dept="x", managers=("boss",)),
+        step("user.update:boss", 5, UpdateUser(userid="boss", departments=("root", "x"))),
+        step("department.set_managers:x", 6, SetManagers(dept="x", managers=("boss",))),
     )
 
 
@@ -525,8 +513,8 @@ def _scenario_names_rotate(d: FakeDirectory) -> Plan:
     d.add_department("甲", key="x")
     d.add_department("乙", key="y")
     return plan(
-        _dept_step("update_department", "x", 2, dept="x", name="丙"),
-        _dept_step("update_department", "y", 2, dept="y", name="甲"),
+        step("department.update:x", 2, UpdateDepartment(dept="x", name="丙")),
+        step("department.update:y", 2, UpdateDepartment(dept="y", name="甲")),
     )
 
 
@@ -562,7 +550,7 @@ def test_steps_naming_a_person_whose_create_failed_are_skipped_not_sent(clock: F
     p = plan(
         create_user("boss", MOBILE_A, ("eng",)),
         create_user("dev", MOBILE_B, ("eng",), manager="boss"),  # no requires: order only
-        _dept_step("set_managers", "eng", 6, dept="eng", managers=("boss",)),
+        step("department.set_managers:eng", 6, SetManagers(dept="eng", managers=("boss",))),
     )
     report = run(p, directory, clock, concurrency=4)
 

@@ -16,6 +16,7 @@ import reconciler.cli.plan as cli_plan
 from reconciler.apply.executor import apply_plan
 from reconciler.cli import app
 from reconciler.clock import FakeClock
+from reconciler.desired.load import load_desired
 from reconciler.live.target import open_target
 from reconciler.plan.planner import Plan
 from reconciler.reconcile import make_plan
@@ -78,7 +79,37 @@ def test_detailed_exitcode_is_2_with_changes_and_0_without(org_dir: Path, clock:
     )
 
 
-def test_markdown_is_masked_and_json_is_the_real_plan(org_dir: Path, tmp_path: Path) -> None:
+def sensitive_values(text: str) -> list[tuple[str, str]]:
+    """(field, value) of every mobile, email and telephone anywhere in a plan document."""
+    found: list[tuple[str, str]] = []
+
+    def walk(value: object, name: str = "") -> None:
+        if isinstance(value, dict):
+            if "field" in value and "old" in value:  # a change: {"field", "old", "new"}
+                walk(value["old"], str(value["field"]))
+                walk(value["new"], str(value["field"]))
+                return
+            for key, inner in value.items():
+                walk(inner, key)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner, name)
+        elif isinstance(value, str) and name in ("mobile", "email", "telephone") and value:
+            found.append((name, value))
+
+    walk(json.loads(text))
+    return found
+
+
+def test_every_format_and_the_plan_file_are_masked(org_dir: Path, tmp_path: Path) -> None:
+    desired, _ = load_desired(org_dir)
+    raw = {
+        value
+        for user in desired.users.values()
+        for value in (user.mobile, user.email, user.telephone)
+        if value
+    }
+    assert "+86-13852601815" in raw
     markdown = orgctl("plan", str(org_dir), "--sandbox", "--format", "markdown")
     assert markdown.exit_code == 0
     assert markdown.stdout.startswith("### orgctl plan\n")
@@ -88,12 +119,18 @@ def test_markdown_is_masked_and_json_is_the_real_plan(org_dir: Path, tmp_path: P
     out_file = tmp_path / "plan.json"
     as_json = orgctl("plan", str(org_dir), "--sandbox", "-f", "json", "--out", str(out_file))
     assert as_json.exit_code == 0
-    plan = Plan.from_json(as_json.stdout)
-    assert plan == Plan.from_json(out_file.read_text(encoding="utf-8"))
-    assert not plan.pii_masked
-    assert "+86-13852601815" in as_json.stdout
-    assert plan.live_fingerprint.startswith("sha256:")
+    saved = out_file.read_text(encoding="utf-8")
+    assert saved == as_json.stdout
+    plan = Plan.from_json(saved)
+    assert plan.pii_masked
     assert f"plan written to {out_file}" in as_json.stderr
+    shown = sensitive_values(saved)
+    assert {name for name, _ in shown} == {"mobile", "email", "telephone"}
+    assert not [value for _, value in shown if value in raw]
+    assert not [v for v in raw if ("@" in v or v.startswith("+")) and v in saved]
+    # What it pins down instead: a digest of each real step, and of the plan.
+    assert all(step.digest.startswith("sha256:") for step in plan.steps)
+    assert json.loads(saved)["digest"] == plan.digest
 
 
 def write_org(org_dir: Path, people: range) -> Path:

@@ -13,6 +13,7 @@ from reconciler.errors import ConfigError
 from reconciler.model import Org, User
 from reconciler.plan.diff import FieldChange
 from reconciler.plan.planner import Action, Phase, Plan, Step, build_plan
+from reconciler.plan.steps import CreateUser, UpdateUser
 from reconciler.policy import Policy
 from reconciler.sandbox import LENIENT
 from tests.plan.builders import dept, live_dept, mobile, org, user
@@ -89,11 +90,8 @@ def test_the_model_refuses_what_the_planner_must_avoid() -> None:
     naive = Step(
         id="user.update:u1",
         phase=Phase.UPDATE_USERS,
-        action=Action.UPDATE_USER,
         key="u1",
-        label="",
-        changes=(),
-        payload={"userid": "u1", "email": EMAIL[2].upper()},
+        body=UpdateUser(userid="u1", email=EMAIL[2].upper()),
     )
     with pytest.raises(RuleBroken) as caught:
         SimDingTalk.from_org(live, SIM_PROFILE).run(naive, {})
@@ -102,11 +100,8 @@ def test_the_model_refuses_what_the_planner_must_avoid() -> None:
     telephone = Step(
         id="user.update:u1",
         phase=Phase.UPDATE_USERS,
-        action=Action.UPDATE_USER,
         key="u1",
-        label="",
-        changes=(),
-        payload={"userid": "u1", "telephone": "8002"},
+        body=UpdateUser(userid="u1", telephone="8002"),
     )
     with pytest.raises(RuleBroken) as caught:
         SimDingTalk.from_org(live, SIM_PROFILE).run(telephone, {})
@@ -121,17 +116,17 @@ def test_two_people_swapping_emails_release_one_first() -> None:
     release = get(plan, "user.release:u1")
     assert release.action is Action.UPDATE_USER
     assert release.phase is Phase.UPDATE_USERS
-    assert release.payload == {"userid": "u1", "email": ""}
+    assert release.body == UpdateUser(userid="u1", email="")
     assert release.changes == (FieldChange("email", EMAIL[1], ""),)
     assert "u2" in release.note
     assert "60106" in release.note
     assert get(plan, "user.update:u2").requires == ("user.release:u1",)
     assert get(plan, "user.update:u1").requires == ("user.release:u1", "user.update:u2")
-    assert get(plan, "user.update:u1").payload == {"userid": "u1", "email": EMAIL[2]}
+    assert get(plan, "user.update:u1").body == UpdateUser(userid="u1", email=EMAIL[2])
     # Still two people updated, not three.
     assert plan.summary.users.update == 2
     # Masking leaves the empty value readable: the PR comment shows a clear.
-    assert plan.masked().steps[0].payload["email"] == ""
+    assert plan.masked().steps[0].body == UpdateUser(userid="u1", email="")
 
 
 def test_a_three_way_rotation_needs_one_release() -> None:
@@ -161,7 +156,7 @@ def test_telephones_and_emails_crossing_make_one_cycle() -> None:
     plan = planned(desired, live)
     (release,) = [s for s in plan.steps if s.id.startswith("user.release:")]
     assert release.id == "user.release:u1"
-    assert release.payload == {"userid": "u1", "telephone": ""}
+    assert release.body == UpdateUser(userid="u1", telephone="")
     assert get(plan, "user.update:u3").requires == ("user.update:u2",)
 
 
@@ -190,11 +185,12 @@ def test_a_swap_with_a_replaced_person_defers_the_new_accounts_email() -> None:
         "user.update:u1",
     ]
     create = get(plan, "user.create:u1")
-    assert "email" not in create.payload  # u2 still has it while phase 4 runs
+    assert isinstance(create.body, CreateUser)
+    assert create.body.email is None  # u2 still has it while phase 4 runs
     assert [c.name for c in create.changes] == ["mobile"]
     assert get(plan, "user.update:u2").requires == ("user.delete:u1",)
     late = get(plan, "user.update:u1")
-    assert late.payload == {"userid": "u1", "email": EMAIL[2]}
+    assert late.body == UpdateUser(userid="u1", email=EMAIL[2])
     assert late.changes == (FieldChange("email", EMAIL[1], EMAIL[2]),)
     assert late.requires == ("user.create:u1", "user.update:u2")
     assert not any(s.id.startswith("user.release:") for s in plan.steps)
@@ -207,10 +203,11 @@ def test_a_new_person_taking_an_email_a_kept_one_gives_up_gets_it_in_phase_five(
     desired = desired_org(("old", 1, EMAIL[2], ""), ("new", 2, EMAIL[1], "8001"))
     plan = planned(desired, live)
     create = get(plan, "user.create:new")
-    assert "email" not in create.payload
-    assert "telephone" not in create.payload
+    assert isinstance(create.body, CreateUser)
+    assert create.body.email is None
+    assert create.body.telephone is None
     late = get(plan, "user.update:new")
-    assert late.payload == {"userid": "new", "email": EMAIL[1], "telephone": "8001"}
+    assert late.body == UpdateUser(userid="new", email=EMAIL[1], telephone="8001")
     assert late.requires == ("user.create:new", "user.update:old")
     assert plan.summary.users.create == 1
 
@@ -220,7 +217,9 @@ def test_a_re_created_person_does_not_carry_over_a_value_the_yaml_gives_away() -
     live = live_org(("u1", 1, EMAIL[1], None), ("u2", 2, EMAIL[2], None))
     desired = desired_org(("u1", 9, None, None), ("u2", 2, EMAIL[1], None))
     plan = planned(desired, live)
-    assert "email" not in get(plan, "user.create:u1").payload
+    recreated = get(plan, "user.create:u1").body
+    assert isinstance(recreated, CreateUser)
+    assert recreated.email is None
     assert get(plan, "user.update:u2").requires == ("user.delete:u1",)
 
 
@@ -271,7 +270,7 @@ def test_a_deferred_manager_and_a_deferred_email_are_one_update() -> None:
     plan = planned(desired, live)
     late = [s for s in plan.steps if s.key == "n2" and s.action is Action.UPDATE_USER]
     assert [s.id for s in late] == ["user.update:n2"]
-    assert late[0].payload == {"userid": "n2", "manager": "n1", "email": EMAIL[1]}
+    assert late[0].body == UpdateUser(userid="n2", manager="n1", email=EMAIL[1])
     assert late[0].requires == ("user.create:n2", "user.create:n1", "user.update:old")
     assert "manager set after creation" in late[0].note
     assert "email set once old gives it up" in late[0].note

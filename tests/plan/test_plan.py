@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import replace
+
 import pytest
 
-from reconciler.errors import ConfigError, InputError
+from reconciler.errors import ConfigError, InputError, StalePlanError
 from reconciler.model import ROOT, Org
 from reconciler.plan.diff import FieldChange
 from reconciler.plan.planner import REPLACE_NOTE, Action, Phase, Plan, Step, build_plan, fingerprint
+from reconciler.plan.steps import (
+    AdoptDepartment,
+    CreateDepartment,
+    CreateUser,
+    SetManagers,
+    UpdateDepartment,
+    UpdateUser,
+)
 from reconciler.policy import Policy
+from reconciler.reconcile import check_reviewed
 from tests.plan.builders import dept, live_dept, mobile, org, user
 from tests.plan.sim import SimDingTalk
 
@@ -73,12 +86,9 @@ def test_field_changes_are_one_update_with_detail() -> None:
         FieldChange("title", None, "总监"),
         FieldChange("extension", None, {"爱好": "旅游"}),
     )
-    assert step.payload == {
-        "userid": "zs",
-        "name": "张三丰",
-        "title": "总监",
-        "extension": {"爱好": "旅游"},
-    }
+    assert step.body == UpdateUser(
+        userid="zs", name="张三丰", title="总监", extension={"爱好": "旅游"}
+    )
     assert not step.destructive
 
 
@@ -98,8 +108,9 @@ def test_changed_mobile_is_a_destructive_replace_that_keeps_unmanaged_fields() -
     assert create.requires == ("user.delete:zs",)
     assert create.changes == (FieldChange("mobile", mobile(1), mobile(2)),)
     # title and email are not in the YAML: the new account keeps the live values.
-    assert create.payload["title"] == "工程师"
-    assert create.payload["email"] == "zs@example.com"
+    assert isinstance(create.body, CreateUser)
+    assert create.body.title == "工程师"
+    assert create.body.email == "zs@example.com"
     assert plan.summary.users.replace == 1
     assert plan.summary.line() == "Plan: 0 to create, 0 to update, 1 to replace, 0 to delete."
 
@@ -157,10 +168,13 @@ def test_new_people_who_manage_each_other_get_their_manager_afterwards() -> None
     )
     plan = planned(desired, org())
     created = [s for s in plan.steps if s.action is Action.CREATE_USER]
-    assert "manager" not in created[0].payload
-    assert created[1].payload["manager"] == created[0].key
+    first, second = (step.body for step in created)
+    assert isinstance(first, CreateUser)
+    assert isinstance(second, CreateUser)
+    assert first.manager is None
+    assert second.manager == created[0].key
     later = get(plan, f"user.update:{created[0].key}")
-    assert later.payload == {"userid": created[0].key, "manager": created[1].key}
+    assert later.body == UpdateUser(userid=created[0].key, manager=created[1].key)
     assert f"user.create:{created[0].key}" in later.requires
 
 
@@ -177,7 +191,7 @@ def test_replacing_a_manager_re_links_their_reports() -> None:
     )
     plan = planned(desired, live)
     relink = get(plan, "user.update:zs")
-    assert relink.payload == {"userid": "zs", "manager": "boss"}
+    assert relink.body == UpdateUser(userid="zs", manager="boss")
     assert relink.changes == ()
     assert relink.requires == ("user.create:boss",)
     assert "re-links" in relink.note
@@ -218,13 +232,12 @@ def test_create_tree_parents_first_with_managers_after_members() -> None:
         "user.create:zs",
         "department.managers:eng",
     ]
-    assert get(plan, "department.create:eng").payload == {
-        "key": "eng",
-        "name": "研发中心",
-        "parent": ROOT,
-        "order": 10,
-    }
-    assert get(plan, "department.create:eng-web").payload["parent"] == "eng"
+    assert get(plan, "department.create:eng").body == CreateDepartment(
+        key="eng", name="研发中心", parent=ROOT, order=10
+    )
+    web = get(plan, "department.create:eng-web").body
+    assert isinstance(web, CreateDepartment)
+    assert web.parent == "eng"
     assert get(plan, "department.create:eng-web").requires == ("department.create:eng",)
     assert set(get(plan, "department.managers:eng").requires) == {
         "department.create:eng",
@@ -239,7 +252,7 @@ def test_unkeyed_live_department_is_adopted_by_parent_and_name() -> None:
     assert ids(plan) == ["department.adopt:eng", "department.adopt:plat"]
     adopt = get(plan, "department.adopt:plat")
     assert adopt.action is Action.ADOPT_DEPARTMENT
-    assert adopt.payload == {"dept": "#3", "order": 3, "source_identifier": "plat"}
+    assert adopt.body == AdoptDepartment(dept="#3", order=3, source_identifier="plat")
     assert adopt.changes == (
         FieldChange("order", None, 3),
         FieldChange("source_identifier", None, "plat"),
@@ -317,7 +330,7 @@ def test_manager_comes_off_the_list_before_leaving_the_department() -> None:
     assert ids(plan) == ["department.clear-managers:eng", "user.update:zs"]
     clear = plan.steps[0]
     assert (clear.phase, clear.action) == (Phase.UPDATE_USERS, Action.SET_MANAGERS)
-    assert clear.payload == {"dept": "eng", "managers": ("ls",)}
+    assert clear.body == SetManagers(dept="eng", managers=("ls",))
     assert get(plan, "user.update:zs").requires == ("department.clear-managers:eng",)
 
 
@@ -328,10 +341,10 @@ def test_rename_into_a_siblings_name_while_it_renames_away() -> None:
     # a goes first (key order) and finds 乙 taken: b is parked under a temporary name.
     assert ids(plan) == ["department.park:b", "department.update:a", "department.update:b"]
     park = plan.steps[0]
-    assert park.payload == {"dept": "b", "name": "乙_orgctl_tmp1"}
+    assert park.body == UpdateDepartment(dept="b", name="乙_orgctl_tmp1")
     assert "60021" in park.note
     assert get(plan, "department.update:a").requires == ("department.park:b",)
-    assert get(plan, "department.update:b").payload == {"dept": "b", "name": "丙"}
+    assert get(plan, "department.update:b").body == UpdateDepartment(dept="b", name="丙")
 
 
 def test_freeing_step_first_needs_no_temporary_name() -> None:
@@ -363,7 +376,7 @@ def test_move_into_a_parent_whose_same_named_child_is_deleted() -> None:
     desired = org(dept("eng", "研发"), dept("sales", "销售"), dept("plat", "平台", "eng"))
     plan = planned(desired, live)
     assert ids(plan) == ["department.park:old", "department.update:plat", "department.delete:old"]
-    assert get(plan, "department.update:plat").payload == {"dept": "plat", "parent": "eng"}
+    assert get(plan, "department.update:plat").body == UpdateDepartment(dept="plat", parent="eng")
 
 
 def test_create_where_the_name_is_still_taken_uses_a_temporary_name() -> None:
@@ -372,9 +385,11 @@ def test_create_where_the_name_is_still_taken_uses_a_temporary_name() -> None:
     desired = org(dept("a", "研发一部"), dept("eng", "研发"))
     plan = planned(desired, live)
     assert ids(plan) == ["department.create:eng", "department.update:a", "department.update:eng"]
-    assert get(plan, "department.create:eng").payload["name"] == "研发_orgctl_tmp1"
+    created = get(plan, "department.create:eng").body
+    assert isinstance(created, CreateDepartment)
+    assert created.name == "研发_orgctl_tmp1"
     rename = get(plan, "department.update:eng")
-    assert rename.payload == {"dept": "eng", "name": "研发"}
+    assert rename.body == UpdateDepartment(dept="eng", name="研发")
     assert set(rename.requires) == {"department.create:eng", "department.update:a"}
     assert plan.summary.departments.create == 1
     assert plan.summary.departments.update == 1
@@ -426,7 +441,7 @@ def test_unmanaged_subtree_and_its_people_are_never_touched() -> None:
     plan = planned(desired, live, policy)
     assert ids(plan) == ["user.update:zs"]
     # DingTalk overwrites dept_id_list: the unmanaged membership goes along.
-    assert plan.steps[0].payload == {"userid": "zs", "name": "张三丰"}
+    assert plan.steps[0].body == UpdateUser(userid="zs", name="张三丰")
     assert plan.existing_users == 1
     assert plan.existing_departments == 1
 
@@ -440,7 +455,7 @@ def test_pruning_someone_also_in_an_unmanaged_department_only_removes_managed_on
     policy = Policy(prune_users=True, unmanaged_departments=("外包",))
     plan = planned(org(dept("eng", "研发")), live, policy)
     assert ids(plan) == ["user.update:zs"]
-    assert plan.steps[0].payload == {"userid": "zs", "departments": ("vendor",)}
+    assert plan.steps[0].body == UpdateUser(userid="zs", departments=("vendor",))
     assert plan.steps[0].changes == (FieldChange("departments", ("eng",), ()),)
 
 
@@ -480,14 +495,14 @@ def test_plan_json_round_trip_and_refusals() -> None:
     plan = build_plan(desired, live, PRUNE)
     text = plan.to_json()
     assert Plan.from_json(text) == plan
-    assert '"schema_version": 1' in text
+    assert '"schema_version": 2' in text
     assert mobile(2) in text  # the apply artefact keeps real values
     masked = plan.masked()
     assert masked.pii_masked
     assert mobile(2) not in masked.to_json()
     assert Plan.from_json(masked.to_json()) == masked
-    with pytest.raises(InputError, match="schema_version 2"):
-        Plan.from_json(text.replace('"schema_version": 1', '"schema_version": 2'))
+    with pytest.raises(InputError, match="schema_version 1"):
+        Plan.from_json(text.replace('"schema_version": 2', '"schema_version": 1'))
     with pytest.raises(InputError, match="not a plan file"):
         Plan.from_json("[1, 2]")
     with pytest.raises(InputError, match="summary does not match"):
@@ -498,11 +513,9 @@ def test_plan_refuses_requirements_that_do_not_come_earlier() -> None:
     step = Step(
         id="user.create:a",
         phase=Phase.CREATE_USERS,
-        action=Action.CREATE_USER,
         key="a",
+        body=CreateUser(userid="a", name="甲", departments=("root",)),
         label="甲",
-        changes=(),
-        payload={"userid": "a"},
         requires=("user.delete:a",),
     )
     with pytest.raises(ValueError, match="does not precede it"):
@@ -546,3 +559,88 @@ def test_new_account_taking_a_pruned_persons_email_waits_for_the_delete() -> Non
     with pytest.raises(ConfigError) as caught:
         build_plan(desired, live, Policy())  # "old" stays: 60106
     assert "the email is already used by live user old" in caught.value.problems[0].message
+
+
+def test_step_digests_pin_the_writes_not_the_wording_and_survive_masking() -> None:
+    live = org(live_dept(2, "研发", key="eng"), user("zs", "张三", "eng", mobile=mobile(1)))
+    desired = org(
+        dept("eng", "研发中心"),
+        user("zs", "张三", "eng", mobile=mobile(2), email="zs@example.com"),
+    )
+    plan = build_plan(desired, live, PRUNE)
+    masked = plan.masked()
+    assert [s.digest for s in masked.steps] == [s.digest for s in plan.steps]
+    assert masked.digest == plan.digest
+    assert len({s.digest for s in plan.steps}) == len(plan.steps)
+    step = get(plan, "user.create:zs")
+    assert replace(step, label="another label", note="another note").digest == step.digest
+    assert replace(step, requires=()).digest != step.digest
+    assert isinstance(step.body, CreateUser)
+    assert replace(step, body=replace(step.body, email="other@example.com")).digest != step.digest
+    assert replace(step, changes=()).digest != step.digest
+    # A masked plan file keeps the real digests; an unmasked one must match its content.
+    assert Plan.from_json(masked.to_json()).digest == plan.digest
+    edited = plan.to_json().replace(mobile(2), mobile(3))
+    with pytest.raises(InputError, match="digest does not match its content"):
+        Plan.from_json(edited)
+    data = json.loads(masked.to_json())
+    data["digest"] = "sha256:0"
+    with pytest.raises(InputError, match="its digest does not match its steps"):
+        Plan.from_json(json.dumps(data))
+
+
+def test_a_fresh_plan_is_compared_with_a_saved_one_step_by_step() -> None:
+    live = org(live_dept(2, "研发", key="eng"), user("zs", "张三", "eng", mobile=mobile(1)))
+    desired = org(dept("eng", "研发中心"), user("zs", "张三丰", "eng", mobile=mobile(1)))
+    saved = build_plan(desired, live, PRUNE).masked()
+    assert saved.difference(build_plan(desired, live, PRUNE)).empty
+    check_reviewed(saved, build_plan(desired, live, PRUNE), "plan.json")  # no error
+    # An unmanaged field edited live: the same steps.
+    drifted = org(
+        live_dept(2, "研发", key="eng"), user("zs", "张三", "eng", mobile=mobile(1), title="x")
+    )
+    assert build_plan(desired, drifted, PRUNE).live_fingerprint != saved.live_fingerprint
+    check_reviewed(saved, build_plan(desired, drifted, PRUNE), "plan.json")
+    # A managed field edited live, a step more, a step fewer.
+    renamed = org(live_dept(2, "研发部", key="eng"), user("zs", "张三丰", "eng", mobile=mobile(1)))
+    difference = saved.difference(build_plan(desired, renamed, PRUNE))
+    assert (difference.added, difference.removed, difference.changed) == (
+        (),
+        ("user.update:zs",),
+        ("department.update:eng",),
+    )
+    desired_more = org(
+        dept("eng", "研发中心"),
+        user("zs", "张三丰", "eng", mobile=mobile(1)),
+        user("ls", "李四", "eng", mobile=mobile(2)),
+    )
+    with pytest.raises(StalePlanError) as caught:
+        check_reviewed(saved, build_plan(desired_more, live, PRUNE), "plan.json")
+    assert str(caught.value) == (
+        "stale plan: the YAML changed since plan.json was made, and the steps planned now "
+        "differ from it; nothing was written; re-plan and review:\n"
+        "  + user.create:ls  (new)"
+    )
+
+
+def test_the_digest_is_sha256_of_the_sorted_compact_json_of_the_real_step() -> None:
+    # A replace carries the live extension over in whatever order it was read.
+    live = org(
+        live_dept(2, "研发", key="eng"),
+        user("zs", "张三", "eng", mobile=mobile(1), extension={"b": "1", "a": "2"}),
+    )
+    desired = org(dept("eng", "研发"), user("zs", "张三", "eng", mobile=mobile(2)))
+    plan = build_plan(desired, live, PRUNE)
+    create = get(plan, "user.create:zs")
+    assert isinstance(create.body, CreateUser)
+    assert list(create.body.extension or {}) == ["b", "a"]
+    text = plan.to_json()
+    data = json.loads(text)
+    assert text == json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    for step, stored in zip(plan.steps, data["steps"], strict=True):
+        content = {k: v for k, v in stored.items() if k not in ("digest", "label", "note")}
+        canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        expected = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+        assert step.digest == stored["digest"] == expected
+    joined = "\n".join(s["digest"] for s in data["steps"])
+    assert data["digest"] == "sha256:" + hashlib.sha256(joined.encode()).hexdigest()

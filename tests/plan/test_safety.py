@@ -5,6 +5,7 @@ from __future__ import annotations
 from reconciler.model import ROOT, Org, User
 from reconciler.plan.planner import Action, Phase, Plan, Step, build_plan
 from reconciler.plan.safety import Violation, check_safety
+from reconciler.plan.steps import DeleteDepartment
 from reconciler.policy import Policy, Safety
 from tests.plan.builders import dept, live_dept, mobile, org, user
 
@@ -92,11 +93,8 @@ def test_root_department_is_an_invariant() -> None:
     step = Step(
         id="department.delete:root",
         phase=Phase.DELETE_DEPARTMENTS,
-        action=Action.DELETE_DEPARTMENT,
         key=ROOT,
-        label="",
-        changes=(),
-        payload={"dept": ROOT},
+        body=DeleteDepartment(dept=ROOT),
         destructive=True,
     )
     plan = Plan((step,), 0, 0, "sha256:a", "sha256:b")

@@ -16,7 +16,7 @@ import pytest
 
 from reconciler.clock import FakeClock
 from reconciler.errors import DingTalkError
-from reconciler.plan.planner import Action, Phase, Step
+from reconciler.plan.steps import Action, Phase, Step, body_from_payload
 from reconciler.sandbox import LENIENT, Sandbox
 from tests.apply.fakes import FakeDirectory
 from tests.plan.sim import RuleBroken, SimDept, SimDingTalk, SimUser
@@ -185,7 +185,9 @@ def on_simulator(change: Op) -> int:
             payload["departments"] = a["depts"]
     else:
         action, payload = Action.DELETE_USER, dict(a)
-    step = Step("contract", Phase.UPDATE_USERS, action, "k", "", (), payload)
+    step = Step(
+        id="contract", phase=Phase.UPDATE_USERS, key="k", body=body_from_payload(action, payload)
+    )
     try:
         sim.run(step, refs)
     except RuleBroken as broken:

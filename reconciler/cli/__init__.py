@@ -13,6 +13,7 @@ from reconciler.cli import attendance as _attendance  # noqa: F401  isort: skip
 from reconciler.cli import dump as _dump  # noqa: F401  isort: skip
 from reconciler.cli import apply as _apply  # noqa: F401  isort: skip
 from reconciler.cli import plan as _plan  # noqa: F401  isort: skip
+from reconciler.cli import pull as _pull  # noqa: F401  isort: skip
 
 
 def main() -> None:

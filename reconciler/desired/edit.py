@@ -27,6 +27,7 @@ How each edit keeps the rest of the file:
 
 from __future__ import annotations
 
+import difflib
 import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -203,26 +204,28 @@ class OrgFiles:
             entry[edit.field] = _styled(entry[edit.field], edit.value)
         else:
             entry.insert(len(entry), edit.field, _styled(None, edit.value))
-        file.text = _dump(yaml, data)
+        file.text = _rewrite(file.text, yaml, data)
 
     def _remove(self, edit: RemoveEntry) -> None:
         file, index = self._located(edit.kind, edit.ident)
         seq = file.entries(edit.kind)
         assert seq is not None
         lines = file.text.splitlines(keepends=True)
-        block = _block_span(seq, index, lines)
-        if block is None:  # a flow-style list: edit the tree instead
+        block = _block_span(seq, index, lines) if len(seq) > 1 else None
+        if block is None:  # a flow-style list, or the last entry (`users: []`): in the tree
             yaml, data = file.parse()
             del data[edit.kind][index]
-            file.text = _dump(yaml, data)
+            if not data[edit.kind]:
+                data[edit.kind] = CommentedSeq()
+            file.text = _rewrite(file.text, yaml, data)
         else:
             start, end = block
             del lines[start:end]
             # Two blank lines meeting where the entry was become one; a blank line left
-            # right under `users:` goes.
-            after_blank = start > 0 and _blank(lines[start - 1])
-            under_key = start > 0 and lines[start - 1].rstrip().endswith(f"{edit.kind}:")
-            if start < len(lines) and _blank(lines[start]) and (after_blank or under_key):
+            # right under `users:` or under the comment that heads the next entry goes.
+            above = lines[start - 1] if start > 0 else ""
+            tight = _blank(above) or _comment(above) or above.rstrip().endswith(f"{edit.kind}:")
+            if start < len(lines) and _blank(lines[start]) and tight:
                 del lines[start]
             file.text = "".join(lines)
         del self._where[(edit.kind, edit.ident)]
@@ -250,7 +253,7 @@ class OrgFiles:
             target.insert(position, _new_entry(edit.entry))
             if yaml.sequence_dash_offset == 0:
                 yaml.indent(mapping=2, sequence=4, offset=2)
-            file.text = _dump(yaml, data)
+            file.text = _rewrite(file.text, yaml, data)
         else:
             position = _position(seq, edit)
             dash = seq[0].lc.col - 2 if seq else 2
@@ -312,6 +315,52 @@ def _dump(yaml: YAML, data: Any) -> str:
     stream = io.StringIO()
     yaml.dump(data, stream)
     return stream.getvalue()
+
+
+def _rewrite(text: str, yaml: YAML, data: Any) -> str:
+    """The file after an edit of its tree ``data`` (parsed from ``text``).
+
+    ruamel writes back what it read, but not byte for byte in every file: it normalises
+    ``name:   x`` to ``name: x`` or ``[ eng ]`` to ``[eng]``. So the edit is carried over as
+    a patch: the lines where the dump of the edited tree differs from the dump of the
+    untouched one replace the matching lines of ``text``, and every other line stays as it
+    was. If the patched text does not read back as the edited tree, the whole dump is used.
+    """
+    edited = _dump(yaml, data)
+    base = _dump(yaml, yaml.load(text))
+    if base == text:
+        return edited
+    patched = _patch(text, base, edited)
+    try:
+        same = _plain(_yaml().load(patched)) == _plain(_yaml().load(edited))
+    except YAMLError:
+        same = False
+    return patched if same else edited
+
+
+def _patch(original: str, base: str, edited: str) -> str:
+    """``original`` with the changes from ``base`` to ``edited`` (``base`` being ``original``
+    normalised), hunk by hunk, bottom up."""
+    o_lines = original.splitlines(keepends=True)
+    b_lines = base.splitlines(keepends=True)
+    e_lines = edited.splitlines(keepends=True)
+    b_to_o: dict[int, int] = {}
+    matcher = difflib.SequenceMatcher(None, b_lines, o_lines, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        # A normalised line stands for the original line in its place (same count of lines):
+        # so an edit next to it does not take it along.
+        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
+            b_to_o.update((i1 + k, j1 + k) for k in range(i2 - i1))
+    hunks = difflib.SequenceMatcher(None, b_lines, e_lines, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in reversed(hunks):
+        if tag == "equal":
+            continue
+        before = max((b_to_o[k] for k in range(i1) if k in b_to_o), default=-1)
+        after = min(
+            (b_to_o[k] for k in range(i2, len(b_lines)) if k in b_to_o), default=len(o_lines)
+        )
+        o_lines[before + 1 : after] = e_lines[j1:j2]
+    return "".join(o_lines)
 
 
 def _plain(value: Any) -> Any:

@@ -8,8 +8,9 @@ differ, then loads the result as `orgctl validate` would. One line per changed e
 stdout, mobiles and emails masked. ``--report`` writes JSON for `orgctl gh drift-pr`: the
 changed files (paths as given, under ORG_DIR) and the same lines.
 
-Exit codes: 0 ok (changed or not) · 1 error (the YAML pull wrote does not load: the problems
-are listed; `git checkout` undoes the edits).
+Exit codes: 0 ok (changed or not) · 1 error (for one: the edited YAML would not load, say
+``--only departments`` removed a department people still name; the files are put back and
+the problems listed).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import typer
 from reconciler.cli.app import OrgDirArgument, command, err, out, reported
 from reconciler.desired.edit import OrgFiles
 from reconciler.desired.load import load_desired
-from reconciler.errors import InputError
+from reconciler.errors import ConfigError, InputError
 from reconciler.live.pull import PullResult, Scope
 from reconciler.live.pull import pull as pull_org
 from reconciler.live.snapshot import read_live
@@ -82,9 +83,7 @@ def pull(
         if dry_run:
             out(f"{len(result.changes)} entries would change in {len(changed)} files (dry run)")
         else:
-            files.write()
-            if changed:
-                load_desired(org_dir)  # what pull wrote must load: else say so, exit 1
+            _write(files, org_dir)
             out(_summary(result, changed))
         if report is not None:
             shown = [(org_dir / name).as_posix() for name in changed]
@@ -94,6 +93,24 @@ def pull(
 async def _read(target: Target, desired: Org) -> Org:
     async with target:
         return await read_live(target.client, read_managers=managers_to_read(desired))
+
+
+def _write(files: OrgFiles, org_dir: Path) -> None:
+    """Write the edits; if the YAML then does not load (say ``--only departments`` removed a
+    department people still name), put every file back and report the problems."""
+    before = {name: files.files[name].original for name in files.changed()}
+    files.write()
+    try:
+        load_desired(org_dir)
+    except ConfigError as error:
+        for name, text in before.items():
+            path = org_dir / name
+            if text:
+                path.write_text(text, encoding="utf-8")
+            else:
+                path.unlink()
+        err("pull put the files back: the edits would leave this YAML invalid")
+        raise error from None
 
 
 def _known(key: str, desired: Org, live: Org) -> bool:

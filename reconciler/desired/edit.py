@@ -101,8 +101,10 @@ class _File:
     original: str
     text: str
     header: str = ""  # for a created file: what comes before the list
+    _parsed: tuple[str, YAML, Any] | None = None
 
     def parse(self) -> tuple[YAML, Any]:
+        """The text as a round-trip tree (a fresh one: callers edit it)."""
         yaml = _yaml()
         try:
             # The guess reads without keeping quotes; the data comes from our own reader.
@@ -114,7 +116,11 @@ class _File:
         return yaml, data
 
     def entries(self, kind: Kind) -> CommentedSeq | None:
-        _, data = self.parse()
+        """The list of ``kind`` for reading (parsed once per text: placing many new entries
+        reads the same files many times)."""
+        if self._parsed is None or self._parsed[0] != self.text:
+            self._parsed = (self.text, *self.parse())
+        data = self._parsed[2]
         seq = data.get(kind) if isinstance(data, CommentedMap) else None
         return seq if isinstance(seq, CommentedSeq) else None
 
@@ -171,14 +177,20 @@ class OrgFiles:
     # -- editing
 
     def apply(self, edits: Iterable[Edit]) -> None:
-        """Apply edits in order. Raises InputError for an entry that is not there."""
+        """Apply edits in order. Raises InputError for an entry that is not there. Fields set
+        one after another are set together, one parse and one write of each file."""
+        fields: list[SetField] = []
         for edit in edits:
             if isinstance(edit, SetField):
-                self._set(edit)
-            elif isinstance(edit, RemoveEntry):
+                fields.append(edit)
+                continue
+            self._set_all(fields)
+            fields = []
+            if isinstance(edit, RemoveEntry):
                 self._remove(edit)
             else:
                 self._add(edit)
+        self._set_all(fields)
 
     def _located(self, kind: Kind, ident: str) -> tuple[_File, int]:
         name = self.file_of(kind, ident)
@@ -190,21 +202,17 @@ class OrgFiles:
                 return file, index
         raise InputError(f"no {kind[:-1]} {ident!r} in {name}")  # pragma: no cover
 
-    def _set(self, edit: SetField) -> None:
-        file, index = self._located(edit.kind, edit.ident)
-        yaml, data = file.parse()
-        entry = data[edit.kind][index]
-        if edit.value is None:
-            if edit.field not in entry:
-                return
-            del entry[edit.field]
-        elif edit.field in entry:
-            if _plain(entry[edit.field]) == _plain(edit.value):
-                return
-            entry[edit.field] = _styled(entry[edit.field], edit.value)
-        else:
-            entry.insert(len(entry), edit.field, _styled(None, edit.value))
-        file.text = _rewrite(file.text, yaml, data)
+    def _set_all(self, edits: Sequence[SetField]) -> None:
+        by_file: dict[str, list[tuple[int, SetField]]] = {}
+        for edit in edits:
+            file, index = self._located(edit.kind, edit.ident)
+            by_file.setdefault(file.name, []).append((index, edit))
+        for name, located in by_file.items():
+            file = self.files[name]
+            yaml, data = file.parse()
+            changed = [_set(data[edit.kind][index], edit) for index, edit in located]
+            if any(changed):
+                file.text = _rewrite(file.text, yaml, data)
 
     def _remove(self, edit: RemoveEntry) -> None:
         file, index = self._located(edit.kind, edit.ident)
@@ -291,6 +299,21 @@ class OrgFiles:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _set(entry: CommentedMap, edit: SetField) -> bool:
+    """Set one field of a parsed entry; False if it already had that value."""
+    if edit.value is None:
+        if edit.field not in entry:
+            return False
+        del entry[edit.field]
+    elif edit.field in entry:
+        if _plain(entry[edit.field]) == _plain(edit.value):
+            return False
+        entry[edit.field] = _styled(entry[edit.field], edit.value)
+    else:
+        entry.insert(len(entry), edit.field, _styled(None, edit.value))
+    return True
 
 
 def _discover(org_dir: Path) -> list[Path]:

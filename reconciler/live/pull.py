@@ -132,6 +132,7 @@ class _Puller:
         self.new_key = {key: generated[key] for key in self.missing}
         self.in_scope = self._subtree()
         self.added_home: dict[str, DeptKey] = {}  # userid → home department key, added
+        self.pending: list[SetField] = []
 
     # -- keys and scope
 
@@ -173,12 +174,22 @@ class _Puller:
             self.departments()
         if "users" in kinds:
             self.users()
+        self.flush()
         return PullResult(tuple(self.edits), tuple(self.changes), tuple(self.notes))
 
     def emit(self, edit: Edit) -> None:
-        # Applied at once: where an addition goes depends on the additions before it.
-        self.files.apply([edit])
+        # Applied as they come: where an addition goes depends on the edits before it. Set
+        # fields wait, so each file is parsed and written once for all of them.
         self.edits.append(edit)
+        if isinstance(edit, SetField):
+            self.pending.append(edit)
+            return
+        self.flush()
+        self.files.apply([edit])
+
+    def flush(self) -> None:
+        self.files.apply(self.pending)
+        self.pending = []
 
     def set(self, kind: Kind, ident: str, fields: list[tuple[str, Any, Any]]) -> None:
         """Record SetField edits: (field, YAML value, value to write)."""

@@ -105,3 +105,23 @@ def test_invalid_yaml_is_refused_before_anything_is_read(org: Path, tmp_path: Pa
     code, output = pull(str(org), "--sandbox")
     assert code == 1
     assert "people/copy.yaml" in output
+
+
+def test_edits_that_would_leave_invalid_yaml_are_put_back(org: Path, clock: FakeClock) -> None:
+    (org / "departments.yaml").write_text(
+        "departments:\n"
+        "  - key: eng\n    name: 研发中心\n    parent: root\n    order: 1\n"
+        "  - key: qa\n    name: 质量部\n    parent: root\n",
+        encoding="utf-8",
+    )
+    people = (org / "people/eng.yaml").read_text(encoding="utf-8")
+    people = people.replace("departments: [eng]", "departments: [eng, qa]")
+    (org / "people/eng.yaml").write_text(people, encoding="utf-8")
+    before = {p: p.read_text(encoding="utf-8") for p in org.rglob("*.yaml")}
+    # qa is not in DingTalk: pulling departments alone would remove it while zhangsan
+    # still names it.
+    code, output = pull(str(org), "--sandbox", "--only", "departments")
+    assert code == 1
+    assert "put the files back" in output
+    assert "qa" in output
+    assert {p: p.read_text(encoding="utf-8") for p in org.rglob("*.yaml")} == before

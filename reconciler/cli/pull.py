@@ -67,7 +67,7 @@ def pull(
     """Edit the YAML so it describes DingTalk: console changes come back as a diff."""
     with reported():
         desired, policy = load_desired(org_dir)
-        files = OrgFiles.load(org_dir)
+        files = OrgFiles.load(org_dir, desired)
         target = open_target(sandbox=sandbox)
         err(target.description)
         live = asyncio.run(_read(target, desired))

@@ -43,7 +43,7 @@ class Tenant:
 
     def pull(self, scope: Scope | None = None) -> PullResult:
         desired, policy = load_desired(self.org)
-        files = OrgFiles.load(self.org)
+        files = OrgFiles.load(self.org, desired)
         result = pull(desired, self.live(), policy, files, scope or Scope())
         files.write()
         return result

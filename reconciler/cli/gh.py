@@ -2,6 +2,7 @@
 
     orgctl gh comment --pr N --file plan.md [--exit-code N] [--errors-file F]
     orgctl gh drift-issue --file plan.md --exit-code N
+    orgctl gh drift-pr --report pull.json [--base main] [--sha SHA]
     orgctl gh report-failure [--sha SHA] [--exit-code N]
     orgctl gh resolve-failure [--sha SHA]
 
@@ -14,6 +15,7 @@ in its own step, so a red job never hides the comment that explains it.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -153,3 +155,61 @@ def resolve_failure(
             )
         for line in done or ["no open apply-failure issue: nothing to do"]:
             out(line)
+
+
+@gh.command("drift-pr")
+def drift_pr(
+    report: Annotated[
+        Path, typer.Option("--report", help="The JSON `orgctl pull --report` wrote.")
+    ],
+    base: Annotated[str, typer.Option(help="Branch the PR targets.")] = "main",
+    sha: Annotated[
+        str, typer.Option(help="Commit pull read the YAML from (default: GITHUB_SHA).")
+    ] = "",
+) -> None:
+    """Open or update the one drift PR (branch orgctl/drift) with what `orgctl pull` changed;
+    close it when pull changes nothing."""
+    with reported():
+        data = _pull_report(report)
+        files = {path: _read(Path(path), required=True) for path in data["files"]}
+        commit = sha or os.environ.get("GITHUB_SHA", "")
+        run_url = github.run_url_from_env(os.environ)
+        body = github.build_drift_pr_body(data["changes"], data["notes"], run_url)
+        with github.GitHubClient.from_env(os.environ) as client:
+            pulls = github.list_open_pulls(client, github.DRIFT_BRANCH)
+            actions = github.decide_drift_pr(
+                pulls,
+                drifted=bool(files),
+                body=body,
+                closed_comment=github.build_drift_pr_closed_comment(run_url),
+            )
+            if files:
+                if not commit:
+                    raise InputError("--sha or GITHUB_SHA is required to commit the drift")
+                message = "Keep the DingTalk console's changes (orgctl pull)"
+                head = github.commit_files(client, commit, files, message)
+                github.set_branch(client, github.DRIFT_BRANCH, head)
+            done = github.execute_pull_actions(client, actions, base=base)
+            if not files and pulls:
+                github.delete_branch(client, github.DRIFT_BRANCH)
+        for line in done or ["no drift to pull, no open drift PR: nothing to do"]:
+            out(line)
+
+
+def _pull_report(path: Path) -> dict[str, list[str]]:
+    """The report's files (relative paths inside the repository), changes and notes."""
+    try:
+        data = json.loads(_read(path, required=True))
+    except ValueError:
+        raise InputError(f"{path}: not the JSON `orgctl pull --report` writes") from None
+    result: dict[str, list[str]] = {}
+    for key in ("files", "changes", "notes"):
+        value = data.get(key, []) if isinstance(data, dict) else None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"{path}: {key} must be a list of strings")
+        result[key] = value
+    for name in result["files"]:
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts:
+            raise InputError(f"{path}: {name} is not a path inside the repository")
+    return result

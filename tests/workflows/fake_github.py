@@ -29,6 +29,10 @@ class GitHubState:
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
     pulls_by_commit: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    pulls: dict[int, dict[str, Any]] = field(default_factory=dict)  # opened through /pulls
+    refs: dict[str, str] = field(default_factory=dict)  # "heads/orgctl/drift" → commit sha
+    commits: dict[str, dict[str, Any]] = field(default_factory=dict)  # made through the API
+    trees: dict[str, dict[str, Any]] = field(default_factory=dict)
     next_id: int = 1000
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,6 +71,15 @@ class GitHubState:
             "user": {"login": login},
         }
         return self.issues[number]
+
+    def files_at(self, ref: str) -> dict[str, str]:
+        """The files a commit made through the API changed (path → text), by branch."""
+        commit = self.commits[self.refs[f"heads/{ref}"]]
+        return dict(self.trees[commit["tree"]["sha"]]["files"])
+
+    def new_sha(self) -> str:
+        self.next_id += 1
+        return f"{self.next_id:040x}"
 
     def comments_on(self, number: int) -> list[dict[str, Any]]:
         return [c for c in self.comments.values() if c["issue"] == number]
@@ -146,9 +159,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 def route(h: _Handler, method: str, path: str, query: dict[str, str], body: Any) -> None:
     state = h.server.state
+    if path.startswith(("/pulls", "/git/")):
+        return route_git(h, method, path, query, body)
     if m := re.fullmatch(r"/issues/(\d+)/comments", path):
         number = int(m.group(1))
-        if number not in state.issues:
+        if number not in state.issues and number not in state.pulls:
             return h._send(404, {"message": "Not Found"})
         if method == "GET":
             return h.paginate(sorted(state.comments_on(number), key=lambda c: c["id"]), query)
@@ -183,7 +198,7 @@ def route(h: _Handler, method: str, path: str, query: dict[str, str], body: Any)
             ]
             return h.paginate(matching, query)
         if method == "POST":
-            number = max(state.issues, default=0) + 1
+            number = max([*state.issues, *state.pulls], default=0) + 1
             labels = [state.labels.setdefault(name, {"name": name}) for name in body["labels"]]
             issue = {
                 "number": number,
@@ -209,6 +224,83 @@ def route(h: _Handler, method: str, path: str, query: dict[str, str], body: Any)
         return h._send(201, body)
     if (m := re.fullmatch(r"/commits/([0-9a-f]+)/pulls", path)) and method == "GET":
         return h.paginate(state.pulls_by_commit.get(m.group(1), []), query)
+    return h._send(404, {"message": f"fake GitHub has no {method} {path}"})
+
+
+def route_git(h: _Handler, method: str, path: str, query: dict[str, str], body: Any) -> None:
+    """Pull requests and the Git Data API: enough to commit files onto a branch and keep a
+    PR from it. A base commit the fake did not make (one of the workspace's) is known by sha
+    alone, with a tree of that name."""
+    state = h.server.state
+    owner = state.repository.split("/")[0]
+    if path == "/pulls" and method == "GET":
+        matching = [
+            p
+            for _, p in sorted(state.pulls.items())
+            if p["state"] == query.get("state", "open")
+            and ("head" not in query or query["head"] == f"{owner}:{p['head']['ref']}")
+        ]
+        return h.paginate(matching, query)
+    if path == "/pulls" and method == "POST":
+        if f"heads/{body['head']}" not in state.refs:
+            return h._send(422, {"message": "Validation Failed: head does not exist"})
+        number = max([*state.issues, *state.pulls], default=0) + 1
+        pull = {
+            "number": number,
+            "title": body["title"],
+            "body": body["body"],
+            "state": "open",
+            "head": {"ref": body["head"]},
+            "base": {"ref": body["base"]},
+        }
+        state.pulls[number] = pull
+        return h._send(201, pull)
+    if (m := re.fullmatch(r"/pulls/(\d+)", path)) and method == "PATCH":
+        found = state.pulls.get(int(m.group(1)))
+        if found is None:
+            return h._send(404, {"message": "Not Found"})
+        found.update({k: v for k, v in body.items() if k in ("body", "state", "title")})
+        return h._send(200, found)
+    if (m := re.fullmatch(r"/git/commits/([0-9a-f]{40})", path)) and method == "GET":
+        sha = m.group(1)
+        return h._send(200, state.commits.get(sha, {"sha": sha, "tree": {"sha": f"tree-{sha}"}}))
+    if path == "/git/trees" and method == "POST":
+        sha = state.new_sha()
+        files = {e["path"]: e["content"] for e in body["tree"]}
+        state.trees[sha] = {"sha": sha, "base_tree": body["base_tree"], "files": files}
+        return h._send(201, {"sha": sha})
+    if path == "/git/commits" and method == "POST":
+        if body["tree"] not in state.trees:
+            return h._send(422, {"message": "Validation Failed: tree"})
+        sha = state.new_sha()
+        state.commits[sha] = {
+            "sha": sha,
+            "tree": {"sha": body["tree"]},
+            "parents": [{"sha": p} for p in body["parents"]],
+            "message": body["message"],
+        }
+        return h._send(201, state.commits[sha])
+    if (m := re.fullmatch(r"/git/ref/(heads/.+)", path)) and method == "GET":
+        ref = m.group(1)
+        if ref not in state.refs:
+            return h._send(404, {"message": "Not Found"})
+        return h._send(200, {"ref": f"refs/{ref}", "object": {"sha": state.refs[ref]}})
+    if path == "/git/refs" and method == "POST":
+        ref = body["ref"].removeprefix("refs/")
+        if ref in state.refs:
+            return h._send(422, {"message": "Reference already exists"})
+        state.refs[ref] = body["sha"]
+        return h._send(201, {"ref": body["ref"], "object": {"sha": body["sha"]}})
+    if m := re.fullmatch(r"/git/refs/(heads/.+)", path):
+        ref = m.group(1)
+        if ref not in state.refs:
+            return h._send(422, {"message": "Reference does not exist"})
+        if method == "PATCH":
+            state.refs[ref] = body["sha"]
+            return h._send(200, {"ref": f"refs/{ref}", "object": {"sha": body["sha"]}})
+        if method == "DELETE":
+            del state.refs[ref]
+            return h._send(204)
     return h._send(404, {"message": f"fake GitHub has no {method} {path}"})
 
 

@@ -168,7 +168,7 @@ def test_default_permissions_are_read_only_and_writes_are_per_job(workflows) -> 
     assert writes == {
         "plan.plan": {"pull-requests": "write"},
         "apply.report": {"issues": "write", "pull-requests": "write"},
-        "drift.drift": {"issues": "write"},
+        "drift.drift": {"contents": "write", "issues": "write", "pull-requests": "write"},
     }
 
 

@@ -46,6 +46,14 @@ case "$1" in
     cat "$STUB_PLAN_MD"
     if [ "$STUB_PLAN_EXIT" != 0 ]; then echo "error: stub plan exit $STUB_PLAN_EXIT" >&2; fi
     exit "$STUB_PLAN_EXIT" ;;
+  pull)
+    test "$DINGTALK_APP_SECRET" = "$STUB_EXPECT_SECRET" || { echo "wrong credentials" >&2; exit 1; }
+    prev=""
+    for arg in "$@"; do
+      if [ "$prev" = "--report" ]; then echo '{"files": [], "changes": [], "notes": []}' >"$arg"; fi
+      prev=$arg
+    done
+    exit 0 ;;
   apply)
     test "$DINGTALK_APP_SECRET" = "$STUB_EXPECT_SECRET" || { echo "wrong credentials" >&2; exit 1; }
     mkdir -p "$ORGCTL_HOME/journal"

@@ -114,6 +114,14 @@ class World:
             self.runner("plan", "pull_request_target", event).run(),
         )
 
+    def night(self) -> RunResult:
+        """One nightly drift run. Its `orgctl pull` edits org/ in the runner's workspace, which
+        a runner throws away: so is it here, back to the head commit."""
+        result = self.runner("drift", "schedule", {}).run()
+        git(self.workspace, "checkout", "-q", "-f", "HEAD")
+        git(self.workspace, "clean", "-fdq")
+        return result
+
     def commit(self, message: str) -> None:
         # org/ only: what the workflows write in the workspace (plan.md, pr/) is no change.
         git(self.workspace, "add", "-A", "--", "org")
@@ -238,7 +246,7 @@ def test_apply_converges_then_drift_opens_and_closes_one_issue(world: World) -> 
     assert applied.jobs["apply"].outputs["sha"] == world.head_sha
 
     # Converged: the nightly plan finds nothing, and opens nothing.
-    drift = world.runner("drift", "schedule", {}).run()
+    drift = world.night()
     assert drift.jobs["drift"].result == "success", drift.output()
     assert drift.jobs["drift"].step("Plan (read-only DingTalk app)").outputs["exit-code"] == "0"
     assert world.github.issues == {}
@@ -248,7 +256,7 @@ def test_apply_converges_then_drift_opens_and_closes_one_issue(world: World) -> 
     world.sandbox.tenant.update_user(person["userid"], {"name": "控制台改的"})
     world.sandbox.tenant.add_user("handmade01", "手工加的", "+86-13700000001", [1])
     for _ in range(2):  # two nights of drift: still one issue
-        drift = world.runner("drift", "schedule", {}).run()
+        drift = world.night()
         assert drift.jobs["drift"].result == "success", drift.output()
         step = drift.jobs["drift"].step("Plan (read-only DingTalk app)")
         assert step.outputs["exit-code"] == "2"
@@ -261,7 +269,7 @@ def test_apply_converges_then_drift_opens_and_closes_one_issue(world: World) -> 
 
     # Re-applying undoes the console edit; the next night closes the issue.
     assert world.runner("apply", "workflow_dispatch", {}).run().jobs["apply"].result == "success"
-    drift = world.runner("drift", "schedule", {}).run()
+    drift = world.night()
     assert drift.jobs["drift"].step("Plan (read-only DingTalk app)").outputs["exit-code"] == "0"
     assert issue["state"] == "closed"
     assert "No drift" in world.github.comments_on(issue["number"])[-1]["body"]
@@ -340,11 +348,65 @@ def test_no_comment_issue_log_or_journal_holds_a_full_mobile_or_email(published)
     assert full_pii_in(found["logs"], values) == []  # run logs are readable by the repo
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the saved plan (plan --out) still holds full values until it is masked"
-)
 def test_the_saved_plan_artifact_holds_no_full_mobile_or_email(published) -> None:
     found, values = published
     plans = [(w, t) for w, t in found["artifacts"] if w.startswith("orgctl-plan-")]
     assert plans, "plan.yml uploads the saved plan"
     assert full_pii_in(plans, values) == []
+
+
+def drift_pulls(world: World) -> list[dict[str, Any]]:
+    return [p for p in world.github.pulls.values() if p["head"]["ref"] == gh.DRIFT_BRANCH]
+
+
+def test_drift_pull_request_is_opened_once_updated_next_night_and_closed_when_drift_is_gone(
+    world: World,
+) -> None:
+    assert world.runner("apply", "push", {}).run().jobs["apply"].result == "success"
+    drift = world.night()
+    assert drift.jobs["drift"].result == "success", drift.output()
+    assert drift_pulls(world) == []  # no drift, no PR
+
+    # Night 1: a title changed in the console, and someone joined.
+    person = org_people(world.workspace / "org")[0]
+    world.sandbox.tenant.update_user(person["userid"], {"title": "控制台改的职位"})
+    drift = world.night()
+    assert_no_secret_leaked(drift)
+    assert drift.jobs["drift"].result == "success", drift.output()
+    (pull,) = drift_pulls(world)
+    assert pull["state"] == "open"
+    assert gh.has_marker(pull["body"], gh.DRIFT_PR_MARKER)
+    assert f"kept from the console: person {person['userid']}: title" in pull["body"]
+    first_head = world.github.refs[f"heads/{gh.DRIFT_BRANCH}"]
+    (path,) = world.github.files_at(gh.DRIFT_BRANCH)
+    assert "title: 控制台改的职位" in world.github.files_at(gh.DRIFT_BRANCH)[path]
+
+    # Night 2: one more console change: the same PR, a new commit on its branch.
+    world.sandbox.tenant.add_user(
+        "handmade01", "手工加的", "+86-13700000001", [1], email="handmade01@xinghe.example"
+    )
+    drift = world.night()
+    assert drift.jobs["drift"].result == "success", drift.output()
+    assert drift_pulls(world) == [pull]
+    assert "new person handmade01" in pull["body"]
+    assert "13700000001" not in pull["body"]
+    assert "handmade01@xinghe.example" not in pull["body"]
+    for value in raw_pii(world.workspace / "org"):
+        assert value not in pull["body"]
+    assert world.github.refs[f"heads/{gh.DRIFT_BRANCH}"] != first_head
+    assert len([w for w in world.github.writes() if w == ("POST", "/repos/acme/org/pulls")]) == 1
+    files = world.github.files_at(gh.DRIFT_BRANCH)
+    assert len(files) == 2  # the edited file and the new person's file
+
+    # Merging the PR's files leaves no drift; the next night closes the PR and its branch.
+    for name, text in files.items():
+        (world.workspace / name).parent.mkdir(parents=True, exist_ok=True)
+        (world.workspace / name).write_text(text, encoding="utf-8")
+    world.commit("keep the console's changes")
+    drift = world.night()
+    assert drift.jobs["drift"].step("Plan (read-only DingTalk app)").outputs["exit-code"] == "0"
+    assert pull["state"] == "closed"
+    assert "No drift left" in world.github.comments_on(pull["number"])[-1]["body"]
+    assert f"heads/{gh.DRIFT_BRANCH}" not in world.github.refs
+    (issue,) = world.github.issues.values()
+    assert issue["state"] == "closed"

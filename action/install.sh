@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The action's install step: orgctl in its own venv, put on PATH for the steps after.
-# Dependencies: exactly the files hashed in requirements.txt (--require-hashes), binary
+# Dependencies: exactly the files hashed in requirements/runtime.txt (--require-hashes), binary
 # wheels only. orgctl: this directory's source at the commit the workflow pinned, built with
 # the hashed setuptools, no index, no build isolation (which would fetch unhashed packages).
 #   env: ACTION_DIR (the action's checkout), PYTHON, WANT_VERSION (may be empty),
@@ -10,7 +10,7 @@ venv="${RUNNER_TEMP:?}/orgctl-venv"
 "${PYTHON:?}" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
 "${pip[@]}" install --require-hashes --only-binary :all: --no-deps \
-  -r "${ACTION_DIR:?}/action/requirements.txt"
+  -r "${ACTION_DIR:?}/requirements/runtime.txt"
 "${pip[@]}" install --no-deps --no-index --no-build-isolation "$ACTION_DIR"
 version=$("$venv/bin/orgctl" --version)
 echo "$version"

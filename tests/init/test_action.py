@@ -19,7 +19,7 @@ from tests.workflows.test_workflow_files import actionlint, tool
 
 REPO = Path(__file__).resolve().parents[2]
 ACTION = REPO / "action.yml"
-LOCK = REPO / "action" / "requirements.txt"
+LOCK = REPO / "requirements" / "runtime.txt"
 ORGCTL = str(Path(sys.executable).parent / "orgctl")
 PINNED = re.compile(
     r"^\s*(?:-\s+)?uses:\s*([\w.-]+/[\w./-]+)@([0-9a-f]{40})\s+#\s*v\d+(\.\d+)*\s*$"
@@ -103,7 +103,7 @@ def test_the_lock_pins_every_dependency_with_hashes_and_satisfies_pyproject():
     assert len(runtime) >= 7
     for requirement in [*runtime, Requirement("setuptools>=77")]:
         name = re.sub(r"[-_.]+", "-", requirement.name).lower()
-        assert name in pinned, f"{requirement.name} is not in {LOCK.name}: run scripts/lock-action"
+        assert name in pinned, f"{requirement.name} is not in {LOCK.name}: run scripts/lock"
         assert requirement.specifier.contains(pinned[name]), (requirement, pinned[name])
 
 
@@ -187,7 +187,7 @@ def test_an_unknown_command_fails_with_an_annotation(tmp_path, bad_org):
 def test_the_repositorys_workflows_switch_to_the_action_with_one_line_and_pass_actionlint(
     tmp_path,
 ):
-    """`run: python -m pip install .` → `uses: ./` in every install step; actionlint then
+    """The hashed install step → `uses: ./` in every workflow; actionlint then
     reads action.yml itself (it does for a local action in a git work tree) and checks the
     steps against its inputs."""
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, timeout=60)
@@ -197,7 +197,12 @@ def test_the_repositorys_workflows_switch_to_the_action_with_one_line_and_pass_a
     switched = []
     for name in ("plan", "apply", "drift"):
         text = (REPO / ".github" / "workflows" / f"{name}.yml").read_text("utf-8")
-        old = "        run: python -m pip install .\n"
+        old = (
+            "        run: |\n"
+            "          python -m pip install --require-hashes --no-deps"
+            " -r requirements/runtime.txt\n"
+            "          python -m pip install --no-deps --no-build-isolation .\n"
+        )
         assert old in text, name
         path = workflows / f"{name}.yml"
         path.write_text(text.replace(old, "        uses: ./\n"), encoding="utf-8")

@@ -7,6 +7,7 @@ import re
 import tomllib
 
 import yaml
+from packaging.utils import canonicalize_name
 
 from tests.workflows.harness import REPO
 
@@ -14,7 +15,7 @@ LOCK = REPO / "requirements" / "runtime.txt"
 
 
 def _name(requirement: str) -> str:
-    return re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].strip().lower().replace("_", "-")
+    return canonicalize_name(re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].strip())
 
 
 def locked() -> dict[str, tuple[str, list[str]]]:
@@ -28,7 +29,7 @@ def locked() -> dict[str, tuple[str, list[str]]]:
             requirement = line.rstrip("\\ ").strip()
             name, _, version = requirement.partition("==")
             assert version, f"{requirement}: not pinned to one version"
-            current = name.lower()
+            current = canonicalize_name(name)
             entries[current] = (version, [])
         else:
             entries[current][1].extend(re.findall(r"--hash=sha256:([0-9a-f]{64})", line))

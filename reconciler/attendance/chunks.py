@@ -2,7 +2,7 @@
 
 attendance/list takes at most 50 userids and 7 dates per call (errcode 41041 beyond 7), and
 returns at most 50 records per page. On a standard-edition org every page counts against the
-monthly quota of 5,000 metered calls (reference §5.1, errcode 90020), so the cost is known,
+monthly quota of 5,000 metered calls (errcode 90020 once spent), so the cost is known,
 shown and capped before the first call.
 """
 

@@ -1,6 +1,6 @@
 """Who an attendance command is about: ``--department KEY`` / ``--user USERID`` → userids.
 Pure: works on a live `Org` read by the caller (contacts reads are outside the monthly quota,
-reference §5.1, so checking every selector costs nothing metered)."""
+DingTalk's limits page, so checking every selector costs nothing metered)."""
 
 from __future__ import annotations
 

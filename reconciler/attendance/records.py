@@ -1,6 +1,6 @@
 """attendance/list records → the rows HR reads. Pure.
 
-A record (reference §6.1, sample S14) carries epoch milliseconds; a row carries dates and
+A record (as `attendance/list` returns it) carries epoch milliseconds; a row carries dates and
 ISO times in the org's time zone, with the person's name and department paths from the live
 directory. The doc types many fields as String while real responses carry numbers, so every
 field is parsed leniently.

@@ -99,7 +99,7 @@ def check_punch(
     if userid and userid not in known_users:
         problems.append(RowProblem(line, f"unknown user {userid!r}"))
     if photo_url and not photo_url.startswith(("https://", "http://")):
-        # record/upload needs a publicly reachable URL (reference §6.4).
+        # record/upload needs a publicly reachable URL (the record/upload page).
         problems.append(RowProblem(line, f"photo_url {photo_url!r} is not an http(s) URL"))
     moment: dt.datetime | None = None
     if raw_time:

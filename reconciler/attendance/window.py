@@ -1,7 +1,7 @@
 """Dates and time zones for attendance: parse, check and cut a date window. Pure.
 
 DingTalk takes attendance dates as ``yyyy-MM-dd HH:mm:ss`` strings whose time zone is not
-documented (reference §6.6); we send them in the org's time zone, which is also the zone in
+documented; we send them in the org's time zone, which is also the zone in
 which a punch belongs to a work date. Everything here takes "now" as an argument.
 """
 

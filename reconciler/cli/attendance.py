@@ -1,7 +1,7 @@
 """`orgctl attendance export|summary|upload|punch`: attendance (考勤) for HR.
 
 Every attendance call is metered: on a standard-edition org the monthly quota is 5,000 calls
-(errcode 90020, reference §5.1), so export and summary show their cost before calling,
+(errcode 90020), so export and summary show their cost before calling,
 ``--max-calls`` caps it, and a run that stops early says exactly what it did and did not get.
 Directory reads (who is in which department) are contacts calls, outside the quota.
 """

@@ -1,9 +1,9 @@
 """The only code that speaks HTTP to DingTalk: token cache, per-API limiter, retries, errcodes.
 
-Every call goes ``POST {base_url}/{api}?access_token=…`` with a JSON body (reference §1.1,
+Every call goes ``POST {base_url}/{api}?access_token=…`` with a JSON body (the topapi convention,
 §1.4) and answers with HTTP 200 even on errors, so success is ``errcode == 0`` in the body.
 
-Retries (reference §5.3, design §8):
+Retries (DingTalk's throttling guide: back off, retry after about a second):
 
 * reads retry any `RetryableError` (throttles, -1, 5xx, transport) with jittered exponential
   backoff from 1 s, sleeping on the injected clock, up to ``max_tries`` attempts;
@@ -54,7 +54,7 @@ DEFAULT_BASE_URL = "https://oapi.dingtalk.com"
 TOKEN_API = "gettoken"
 
 BACKOFF_INITIAL = 1.0
-"""First retry after about a second: DingTalk's QPS window is one second (reference §5.3)."""
+"""First retry after about a second: DingTalk's QPS window is one second."""
 BACKOFF_MAX = 30.0
 """No single backoff sleep is longer than this (the IP ban's wait is separate)."""
 BACKOFF_JITTER = 0.5
@@ -287,7 +287,7 @@ class DingTalkClient:
             raise BusyError(api, None, what)
         if status == 429 or (data is None and status in (200, 403)):
             # A gateway refused the call before DingTalk ran it: a 429, or the IP ban's HTML
-            # page (reference §5.1) — never a JSON body, which every DingTalk answer is.
+            # page — never a JSON body, which every DingTalk answer is.
             error = ThrottledError(api, None, f"HTTP {status}: not a JSON answer")
             self._after_throttle(api, error)
             raise error
@@ -476,7 +476,7 @@ class DingTalkClient:
 
     async def update_user(self, userid: str, fields: Mapping[str, Any]) -> None:
         """Update a member. ``manager_userid=None`` clears the manager (force_update_fields).
-        ``extension`` overwrites every custom field: send all of them (reference §4.3)."""
+        ``extension`` overwrites every custom field: send all of them (the user/update page)."""
         body = _user_body({**fields, "userid": userid}, clearing=True)
         await self.call("topapi/v2/user/update", body, write=True)
 

@@ -3,7 +3,7 @@
 Branch on ``errcode`` (an int, or a *string* in some documented samples: ``"errcode":"0"``),
 never on ``errmsg``, whose wording changes. errcode 88 is a TOP-gateway wrapper whose real
 cause is in ``sub_code``. The IP-level ban has no errcode at all: its body is
-``{"status":1111,"wait":5,...}`` (reference §5.1).
+``{"status":1111,"wait":5,...}`` (a five-minute ban).
 """
 
 from __future__ import annotations

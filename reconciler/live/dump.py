@@ -1,6 +1,6 @@
 """The live directory as desired-state YAML files: what `orgctl dump` writes. Pure.
 
-Layout (design §4: any number of files, so CODEOWNERS can give each department its own):
+Layout (any number of files, so CODEOWNERS can give each department its own):
 
     departments.yaml          every department, depth first, siblings in DingTalk's order
     people/<top-level>.yaml   the users whose first department lies under that top-level

@@ -1,7 +1,7 @@
 """Read the whole live directory through the client into an `Org` — completely, or not at all.
 I/O: DingTalk reads through the client, nothing else.
 
-Three streams run at once, each on its own API and so under its own 20 QPS budget (design §6):
+Three streams run at once, each on its own API and so under its own 20 QPS budget:
 
     tree         topapi/v2/department/listsubid   BFS from the root (1)
     departments  topapi/v2/department/get         every department the walk finds
@@ -59,7 +59,7 @@ MANAGERS = "managers"
 STREAMS = (TREE, DEPARTMENTS, MEMBERS, MANAGERS)
 
 PAGE_SIZE = 100
-"""``user/list`` page size: the SDKs validate 1 ≤ size ≤ 100 (reference §4.6)."""
+"""``user/list`` page size: DingTalk's SDKs check 1 ≤ size ≤ 100."""
 
 
 async def read_live(

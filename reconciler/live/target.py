@@ -1,4 +1,4 @@
-"""Which DingTalk tenant a command talks to: a real one, or the embedded sandbox (design §5).
+"""Which DingTalk tenant a command talks to: a real one, or the embedded sandbox.
 I/O: reads the environment, creates the state directory, opens the sandbox database.
 
     DINGTALK_APP_KEY + DINGTALK_APP_SECRET   a real tenant at DINGTALK_BASE_URL

@@ -5,7 +5,8 @@ Each handler takes the tenant and the parsed JSON body and returns the response 
 (``errcode`` 0 included; the router adds ``request_id``) or raises ApiError. Request fields
 are coerced the lenient way DingTalk's gateway does: numbers may arrive as strings, lists as
 comma-separated strings (``"2,3,4"``), which is how the docs and the TOP SDKs send them.
-Response shapes follow `reference/dingtalk-api.md` §3–§4 and samples S9–S11, S15.
+Response shapes follow DingTalk's department and user pages and their published samples
+(see tests/sandbox/samples.py).
 """
 
 from __future__ import annotations

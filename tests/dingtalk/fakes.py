@@ -158,7 +158,7 @@ class FakeDingTalk:
         if dept_id in self.out_of_scope:
             return {"errcode": 50004, "errmsg": "部门不在授权范围内"}
         members = self._members(dept_id)
-        # user/list never returns manager_userid (reference §4.6); only user/get does.
+        # user/list never returns manager_userid (the user/list page); only user/get does.
         page = [
             {k: v for k, v in u.items() if k != "manager_userid"}
             for u in members[cursor : cursor + size]

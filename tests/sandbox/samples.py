@@ -1,4 +1,4 @@
-"""Verbatim response samples from reference/dingtalk-api.md §9 (data, copied as published).
+"""Verbatim response samples, as published on DingTalk's API pages and by client projects.
 
 Client tests may reuse these: they are what the real gateway answers, independent of the
 sandbox. `STRING_ERRCODE` is the documented case where errcode arrives as a string.

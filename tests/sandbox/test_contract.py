@@ -1,4 +1,5 @@
-"""The sandbox answers in the shapes of the real samples (reference §9): same keys, same types."""
+"""The sandbox answers in the shapes of the published samples (`samples.py`): same keys and
+types."""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@ under GitHub Actions, and plan's Markdown in the job summary."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -14,9 +13,10 @@ from reconciler.cli import app
 from reconciler.cli.validate import github_annotation
 from reconciler.errors import Problem
 from tests.desired.conftest import DATA
+from tests.golden import UPDATE
 
 GOLDEN = Path(__file__).parent / "golden" / "validate-github.txt"
-UPDATE = bool(os.environ.get("ORGCTL_UPDATE_GOLDENS"))
+
 CASES = ("semantic-references", "int-mobile")
 
 

@@ -1,21 +1,18 @@
 """Invalid org trees under data/invalid/<case>/ fail with exactly the messages in their
 expected.err; valid ones under data/valid/<case>/ pass with the summary in expected.out.
 
-Regenerate after an intended message change with ORGCTL_UPDATE_GOLDENS=1, then review the
+Regenerate after an intended message change with ORGCTL_UPDATE_GOLDEN=1, then review the
 diff like code.
 """
 
 from __future__ import annotations
-
-import os
 
 import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli import app
 from tests.desired.conftest import DATA
-
-UPDATE = bool(os.environ.get("ORGCTL_UPDATE_GOLDENS"))
+from tests.golden import UPDATE
 
 
 def cases(kind: str) -> list[str]:

@@ -10,7 +10,6 @@ and review the diff like any other change: it is exactly what reviewers will see
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,10 +22,11 @@ from reconciler.plan.planner import Plan, build_plan
 from reconciler.plan.render import MARKDOWN_BUDGET, Format, render, render_markdown, render_text
 from reconciler.plan.safety import Violation, check_safety
 from reconciler.policy import Policy
+from tests.golden import UPDATE
 from tests.plan.builders import dept, live_dept, mobile, org, user
 
 GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("ORGCTL_UPDATE_GOLDEN") == "1"
+
 PRUNE = Policy(prune_users=True, prune_departments=True)
 
 

@@ -211,7 +211,8 @@ class OrgFiles:
         where = self.file_of(kind, ident)
         if where is None:
             return None
-        self._flush()
+        # The known lines are those of the text as it is, queued edits not made yet: an
+        # entry already there is read from them without making the edits.
         file = self.files[where]
         rows = [r for r in self._starts.get((where, kind), ()) if r[2] == ident]
         lines = file.text.splitlines(keepends=True)
@@ -226,7 +227,8 @@ class OrgFiles:
                 entry = None
             if isinstance(entry, Mapping) and entry.get(ID_FIELD[kind]) == ident:
                 return entry.get(name)
-        for entry in file.entries(kind) or ():
+        self._flush()
+        for entry in self.files[where].entries(kind) or ():
             if isinstance(entry, Mapping) and entry.get(ID_FIELD[kind]) == ident:
                 return entry.get(name)
         return None

@@ -133,6 +133,7 @@ class _Puller:
         self.in_scope = self._subtree()
         self.added_home: dict[str, DeptKey] = {}  # userid → home department key, added
         self.pending: list[SetField] = []
+        self.tops: dict[DeptKey, DeptKey] = {}
 
     # -- keys and scope
 
@@ -365,7 +366,14 @@ class _Puller:
         self.changes.append(Change("users", user.userid, "add", (), file))
 
     def _top(self, key: DeptKey) -> DeptKey:
-        """The top-level department above a YAML key, read in the live tree."""
+        """The top-level department above a YAML key, read in the live tree (remembered:
+        placing each new person asks it for everyone in the candidate files)."""
+        top = self.tops.get(key)
+        if top is None:
+            top = self.tops[key] = self._find_top(key)
+        return top
+
+    def _find_top(self, key: DeptKey) -> DeptKey:
         live_key = self.diff.live_key.get(key)
         if live_key is None:
             live_key = next((k for k, v in self.new_key.items() if v == key), key)

@@ -238,7 +238,8 @@ class OrgFiles:
         return list(self._order.get((name, kind), ()))
 
     def names(self) -> list[str]:
-        return sorted(self.files)
+        """The files, those that queued edits create included."""
+        return sorted(set(self.files) | set(self._pending))
 
     # -- editing
 
@@ -328,6 +329,7 @@ class OrgFiles:
                 rows.append([kind, ident, line, dash])
         rows.sort(key=lambda r: r[2])
         expected: dict[tuple[Kind, str], Any] = {}
+        spacing: dict[Kind, bool] = {}
 
         def shift(at: int, delta: int) -> None:
             for row in rows:
@@ -380,15 +382,17 @@ class OrgFiles:
                 position = idents.index(edit.after) + 1 if edit.after in idents else len(same)
                 if edit.after is None:
                     position = 0
-                spans = [_span(same, k, lines) for k in range(len(same))]
+                if edit.kind not in spacing:  # decided once, on the file as it was
+                    spans = [_span(same, k, lines) for k in range(len(same))]
+                    spacing[edit.kind] = _spaced(spans, lines)
+                spaced = spacing[edit.kind]
                 dash = same[0][3]
                 snippet = _entry_text(edit.kind, edit.entry, dash)
-                spaced = _spaced(spans, lines)
                 if position < len(same):
-                    at = spans[position][0]
+                    at = same[position][2]
                     text, first = snippet + ("\n" if spaced else ""), at
                 else:
-                    at = spans[-1][1]
+                    at = _span(same, len(same) - 1, lines)[1]
                     text = ("\n" if spaced else "") + snippet
                     first = at + (1 if spaced else 0)
                     if at > 0 and not lines[at - 1].endswith("\n"):

@@ -22,6 +22,7 @@ A mobile keeps its spelling: a number written without ``+86-`` is written back w
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -134,6 +135,7 @@ class _Puller:
         self.added_home: dict[str, DeptKey] = {}  # userid → home department key, added
         self.pending: list[SetField] = []
         self.tops: dict[DeptKey, DeptKey] = {}
+        self.file_tops: dict[str, Counter[DeptKey]] = {}
 
     # -- keys and scope
 
@@ -361,8 +363,10 @@ class _Puller:
         home = next((k for k in departments if k != ROOT), ROOT)
         top = self._top(home)
         file, after = self._user_place(home, top)
+        self._tops_in(file)  # counted before this person is in it
         self.emit(AddEntry("users", entry, file, after))
         self.added_home[user.userid] = home
+        self.file_tops[file][top] += 1
         self.changes.append(Change("users", user.userid, "add", (), file))
 
     def _top(self, key: DeptKey) -> DeptKey:
@@ -388,12 +392,21 @@ class _Puller:
             return None
         return next((k for k in user.departments if k != ROOT), ROOT)
 
+    def _tops_in(self, name: str) -> Counter[DeptKey]:
+        """How many people of each top-level department file ``name`` holds (counted once:
+        people are removed before any is added, and each addition counts itself)."""
+        counts = self.file_tops.get(name)
+        if counts is None:
+            homes = (self._home_of(u) for u in self.files.idents("users", name))
+            counts = Counter(self._top(h) for h in homes if h is not None)
+            self.file_tops[name] = counts
+        return counts
+
     def _user_place(self, home: DeptKey, top: DeptKey) -> tuple[str, str | None]:
         """(file, the userid to follow) for a new person whose home department is ``home``."""
         best: tuple[int, str] | None = None
         for name in self.files.names():
-            homes = [self._home_of(u) for u in self.files.idents("users", name)]
-            count = sum(1 for h in homes if h is not None and self._top(h) == top)
+            count = self._tops_in(name).get(top, 0)
             if count and (best is None or count > best[0]):
                 best = (count, name)
         if best is None:

@@ -106,7 +106,8 @@ def measure(n_users: int) -> dict[str, float | int]:
     live = console_changes(base, 100 if n_users >= 10_000 else max(8, n_users // 14))
     with tempfile.TemporaryDirectory() as tmp:
         org_dir = Path(tmp) / "org"
-        for name, text in dump_org(base).items():
+        dumped = dump_org(base)
+        for name, text in dumped.items():
             path = org_dir / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
@@ -124,7 +125,7 @@ def measure(n_users: int) -> dict[str, float | int]:
         return {
             "people": n_users,
             "departments": len(base.departments),
-            "files": len(dump_org(base)),
+            "files": len(dumped),
             "changes": len(result.changes),
             "written": len(written),
             "load": round(t1 - t0, 2),

@@ -211,7 +211,8 @@ class OrgFiles:
         where = self.file_of(kind, ident)
         if where is None:
             return None
-        self._flush()
+        # The known lines are those of the text as it is, queued edits not made yet: an
+        # entry already there is read from them without making the edits.
         file = self.files[where]
         rows = [r for r in self._starts.get((where, kind), ()) if r[2] == ident]
         lines = file.text.splitlines(keepends=True)
@@ -226,7 +227,8 @@ class OrgFiles:
                 entry = None
             if isinstance(entry, Mapping) and entry.get(ID_FIELD[kind]) == ident:
                 return entry.get(name)
-        for entry in file.entries(kind) or ():
+        self._flush()
+        for entry in self.files[where].entries(kind) or ():
             if isinstance(entry, Mapping) and entry.get(ID_FIELD[kind]) == ident:
                 return entry.get(name)
         return None
@@ -236,7 +238,8 @@ class OrgFiles:
         return list(self._order.get((name, kind), ()))
 
     def names(self) -> list[str]:
-        return sorted(self.files)
+        """The files, those that queued edits create included."""
+        return sorted(set(self.files) | set(self._pending))
 
     # -- editing
 
@@ -326,6 +329,7 @@ class OrgFiles:
                 rows.append([kind, ident, line, dash])
         rows.sort(key=lambda r: r[2])
         expected: dict[tuple[Kind, str], Any] = {}
+        spacing: dict[Kind, bool] = {}
 
         def shift(at: int, delta: int) -> None:
             for row in rows:
@@ -378,15 +382,17 @@ class OrgFiles:
                 position = idents.index(edit.after) + 1 if edit.after in idents else len(same)
                 if edit.after is None:
                     position = 0
-                spans = [_span(same, k, lines) for k in range(len(same))]
+                if edit.kind not in spacing:  # decided once, on the file as it was
+                    spans = [_span(same, k, lines) for k in range(len(same))]
+                    spacing[edit.kind] = _spaced(spans, lines)
+                spaced = spacing[edit.kind]
                 dash = same[0][3]
                 snippet = _entry_text(edit.kind, edit.entry, dash)
-                spaced = _spaced(spans, lines)
                 if position < len(same):
-                    at = spans[position][0]
+                    at = same[position][2]
                     text, first = snippet + ("\n" if spaced else ""), at
                 else:
-                    at = spans[-1][1]
+                    at = _span(same, len(same) - 1, lines)[1]
                     text = ("\n" if spaced else "") + snippet
                     first = at + (1 if spaced else 0)
                     if at > 0 and not lines[at - 1].endswith("\n"):

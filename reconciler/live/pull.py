@@ -22,6 +22,7 @@ A mobile keeps its spelling: a number written without ``+86-`` is written back w
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -133,6 +134,8 @@ class _Puller:
         self.in_scope = self._subtree()
         self.added_home: dict[str, DeptKey] = {}  # userid → home department key, added
         self.pending: list[SetField] = []
+        self.tops: dict[DeptKey, DeptKey] = {}
+        self.file_tops: dict[str, Counter[DeptKey]] = {}
 
     # -- keys and scope
 
@@ -360,12 +363,21 @@ class _Puller:
         home = next((k for k in departments if k != ROOT), ROOT)
         top = self._top(home)
         file, after = self._user_place(home, top)
+        self._tops_in(file)  # counted before this person is in it
         self.emit(AddEntry("users", entry, file, after))
         self.added_home[user.userid] = home
+        self.file_tops[file][top] += 1
         self.changes.append(Change("users", user.userid, "add", (), file))
 
     def _top(self, key: DeptKey) -> DeptKey:
-        """The top-level department above a YAML key, read in the live tree."""
+        """The top-level department above a YAML key, read in the live tree (remembered:
+        placing each new person asks it for everyone in the candidate files)."""
+        top = self.tops.get(key)
+        if top is None:
+            top = self.tops[key] = self._find_top(key)
+        return top
+
+    def _find_top(self, key: DeptKey) -> DeptKey:
         live_key = self.diff.live_key.get(key)
         if live_key is None:
             live_key = next((k for k, v in self.new_key.items() if v == key), key)
@@ -380,12 +392,21 @@ class _Puller:
             return None
         return next((k for k in user.departments if k != ROOT), ROOT)
 
+    def _tops_in(self, name: str) -> Counter[DeptKey]:
+        """How many people of each top-level department file ``name`` holds (counted once:
+        people are removed before any is added, and each addition counts itself)."""
+        counts = self.file_tops.get(name)
+        if counts is None:
+            homes = (self._home_of(u) for u in self.files.idents("users", name))
+            counts = Counter(self._top(h) for h in homes if h is not None)
+            self.file_tops[name] = counts
+        return counts
+
     def _user_place(self, home: DeptKey, top: DeptKey) -> tuple[str, str | None]:
         """(file, the userid to follow) for a new person whose home department is ``home``."""
         best: tuple[int, str] | None = None
         for name in self.files.names():
-            homes = [self._home_of(u) for u in self.files.idents("users", name)]
-            count = sum(1 for h in homes if h is not None and self._top(h) == top)
+            count = self._tops_in(name).get(top, 0)
             if count and (best is None or count > best[0]):
                 best = (count, name)
         if best is None:

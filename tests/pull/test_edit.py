@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from reconciler.desired.edit import AddEntry, OrgFiles, RemoveEntry, SetField
+from reconciler.desired.load import load_desired
 from reconciler.errors import InputError
 
 PEOPLE = """\
@@ -184,3 +186,27 @@ def test_edits_name_entries_that_exist(tmp_path: Path) -> None:
 def test_the_policy_file_is_never_an_org_file(tmp_path: Path) -> None:
     files = tree(tmp_path, **{"orgctl.yaml": "prune: {users: true}\n", "eng.yaml": PEOPLE})
     assert files.names() == ["eng.yaml"]
+
+
+def test_an_edit_of_one_file_never_parses_or_writes_the_others(tmp_path: Path) -> None:
+    org = tmp_path / "org"
+    shutil.copytree(Path(__file__).parents[2] / "org", org)
+    before = {p: p.stat().st_mtime_ns for p in org.rglob("*.yaml")}
+    desired, _ = load_desired(org)
+    files = OrgFiles.load(org, desired)
+    assert files.parsed() == {}, "loading with the loader's locations parses nothing"
+    target = files.file_of("users", "lisi")
+    assert target is not None
+    edits = [
+        SetField("users", "lisi", "title", "架构师"),
+        SetField("users", "zhaolei", "title", ""),
+    ]
+    files.apply(edits)
+    assert files.write() == [target]
+    assert list(files.parsed()) == [target]
+    for path, mtime in before.items():
+        if path.relative_to(org).as_posix() != target:
+            assert path.stat().st_mtime_ns == mtime, path
+    assert "架构师" in (org / target).read_text(encoding="utf-8")
+    assert load_desired(org)[0].users["lisi"].title == "架构师"
+    assert load_desired(org)[0].users["zhaolei"].title == ""

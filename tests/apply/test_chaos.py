@@ -26,10 +26,7 @@ from tests.apply.test_sandbox_e2e import edited
 
 @pytest.fixture
 def sb(clock: FakeClock) -> Iterator[Sandbox]:
-    sandbox = Sandbox(
-        clock=clock,
-        seed=11,
-    )
+    sandbox = Sandbox(clock=clock, seed=11)  # the strict profile: 33012 for an unknown userid
     yield sandbox
     sandbox.close()
 

@@ -4,13 +4,19 @@ hand them over. Pure.
 A kept person gives one up only in their phase-5 update, so an update that takes a value
 requires the update (or delete) of whoever gives it up; a new account that takes it is created
 without it and gets it in a phase-5 update that requires the giver's; and a cycle of such
-handoffs (a swap, a rotation) is broken by first clearing the value on one person of the cycle
-(a "release" step, ``user.release:<userid>``, sending ``""``), which the takers wait for
-instead.
+handoffs (a swap, a rotation) is broken by first releasing the value on one person of the
+cycle (a "release" step, ``user.release:<userid>``), which the takers wait for instead.
+
+A release sends ``""`` only where ``""`` is known to clear (``tenant.empty_string_clears``,
+saved by `orgctl doctor`). DingTalk's update page documents no such thing and its SDKs drop
+empty strings, so otherwise the release writes a temporary placeholder, unique per person (an
+address under the reserved ``.invalid`` domain, an extension of digits); the person's own
+update then writes their final value.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +44,46 @@ class Update:
         if "extension" in fields:
             fields["extension"] = dict(fields["extension"])
         return UpdateUser(**fields)
+
+
+PLACEHOLDER_DOMAIN = "release.example.invalid"
+"""Reserved (RFC 2606): no mailbox can exist there, so a placeholder reaches nobody."""
+
+
+def placeholder(name: str, userid: UserId, salt: int = 0) -> str:
+    """A temporary value of `name` for `userid` that no real person holds: derived from a
+    hash of the userid (userids differing only in case stay apart, as emails are compared
+    ignoring case, 60106), at most 50 characters (60105), and for a telephone digits only."""
+    digest = hashlib.sha256(f"{userid}\0{salt}".encode()).hexdigest()
+    if name == "email":
+        return f"orgctl-{digest[:12]}@{PLACEHOLDER_DOMAIN}"
+    return f"99{int(digest[:15], 16) % 10**12:012d}"
+
+
+class Placeholders:
+    """Temporary values of one plan: none held by a live or desired person or given twice."""
+
+    def __init__(self, s: PlanState) -> None:
+        self.s = s
+        self._used: set[tuple[str, str]] | None = None
+
+    def take(self, name: str, userid: UserId) -> str:
+        if self._used is None:
+            self._used = {
+                (field, unique_key(field, value))
+                for org in (self.s.live, self.s.desired)
+                for user in org.users.values()
+                for field in HANDOFF_FIELDS
+                if (value := getattr(user, field))
+            }
+        salt = 0
+        while True:
+            value = placeholder(name, userid, salt)
+            key = (name, unique_key(name, value))
+            if key not in self._used:
+                self._used.add(key)
+                return value
+            salt += 1
 
 
 def order_handoffs(s: PlanState, updates: list[Update]) -> list[Update]:
@@ -76,6 +122,9 @@ def order_handoffs(s: PlanState, updates: list[Update]) -> list[Update]:
                 holder = held_by.get(key)
                 if holder not in (None, update.userid) and holder in s.user_deleted:
                     update.requires.append(s.user_deleted[holder])
+    temporary = Placeholders(s)
+    if not s.empty_string_clears:
+        _clears_without_empty_string(s, updates, edges, temporary)
     if not edges:
         return updates
 
@@ -90,7 +139,14 @@ def order_handoffs(s: PlanState, updates: list[Update]) -> list[Update]:
         takers = sorted({taker for _, taker in taken})
         have = s.live.users[holder]
         codes = ", ".join(str(UNIQUE_ERRCODES[n]) for n in names)
-        cleared: dict[str, Any] = dict.fromkeys(names, "")
+        cleared: dict[str, Any] = {
+            n: "" if s.empty_string_clears else temporary.take(n, holder) for n in names
+        }
+        how = (
+            f"clears the {' and '.join(names)}"
+            if s.empty_string_clears
+            else f'sets a temporary {" and ".join(names)} ("" is not known to clear)'
+        )
         release_step[holder] = s.add(
             Step(
                 id=f"user.release:{holder}",
@@ -98,9 +154,9 @@ def order_handoffs(s: PlanState, updates: list[Update]) -> list[Update]:
                 key=holder,
                 body=UpdateUser(userid=holder, **cleared),
                 label=by_id[holder].label,
-                changes=tuple(FieldChange(n, getattr(have, n), "") for n in names),
+                changes=tuple(FieldChange(n, getattr(have, n), cleared[n]) for n in names),
                 note=(
-                    f"temporary: clears the {' and '.join(names)} first, so "
+                    f"temporary: {how} first, so "
                     f"{', '.join(takers)} can take {'it' if len(names) == 1 else 'them'}; "
                     f"set again below (a swap or rotation; DingTalk {codes}: unique)"
                 ),
@@ -133,6 +189,38 @@ def order_handoffs(s: PlanState, updates: list[Update]) -> list[Update]:
                 heapq.heappush(ready, position[taker])
     assert len(ordered) == len(updates), "handoff cycle left unbroken"
     return ordered
+
+
+def _clears_without_empty_string(
+    s: PlanState,
+    updates: list[Update],
+    edges: Mapping[UserId, list[tuple[UserId, str]]],
+    temporary: Placeholders,
+) -> None:
+    """An email or telephone the YAML wants empty can only be cleared with ``""``, which a
+    tenant may ignore (``tenant.empty_string_clears`` not true): say so rather than plan the
+    same clear on every run. If someone else takes the value, the person gets a placeholder
+    instead, so the taker's update is not refused (60106, 40100)."""
+    taken = {(holder, name) for out in edges.values() for holder, name in out}
+    for update in updates:
+        for name in HANDOFF_FIELDS:
+            if update.payload.get(name) != "":
+                continue
+            if (update.userid, name) in taken:
+                value = temporary.take(name, update.userid)
+                update.payload[name] = value
+                update.notes.append(
+                    f"{name} set to a placeholder, not cleared: another person takes it "
+                    f'(DingTalk {UNIQUE_ERRCODES[name]}: unique) and "" is not known to clear'
+                )
+                kept = "keeps a placeholder"
+            else:
+                kept = "may keep it"
+            s.warnings.append(
+                f"{update.userid}: the YAML clears the {name}, but this tenant is not known to "
+                f'clear a field with "" (tenant.empty_string_clears; `orgctl doctor --save` '
+                f"checks), so {update.userid} {kept} and later plans show the change again"
+            )
 
 
 def back_edge_targets(graph: Mapping[UserId, list[UserId]]) -> set[UserId]:

@@ -49,7 +49,12 @@ def build_plan(desired: Org, live: Org, policy: Policy = DEFAULT_POLICY) -> Plan
         changes = diff(desired, live, policy)
         if changes.problems:
             raise ConfigError(list(changes.problems))
-        state = PlanState(desired, live, changes)
+        state = PlanState(
+            desired,
+            live,
+            changes,
+            empty_string_clears=policy.tenant.empty_string_clears is True,
+        )
         init_slots(state)
         create_departments(state)
         update_departments(state)
@@ -66,7 +71,7 @@ def build_plan(desired: Org, live: Org, policy: Policy = DEFAULT_POLICY) -> Plan
             existing_departments=changes.existing_departments,
             live_fingerprint=fingerprint(live),
             desired_fingerprint=fingerprint(desired),
-            warnings=changes.warnings,
+            warnings=(*changes.warnings, *state.warnings),
         )
 
 

@@ -24,12 +24,18 @@ class PlanState:
     """The plan being built. Phases append steps with `add` and record, by department ident
     or userid, the id of the step that did something, so later phases can require it."""
 
-    def __init__(self, desired: Org, live: Org, changes: Diff) -> None:
+    def __init__(
+        self, desired: Org, live: Org, changes: Diff, *, empty_string_clears: bool = False
+    ) -> None:
         self.desired = desired
         self.live = live
         self.d = changes
         self.steps: list[Step] = []
         self.problems: list[Problem] = []
+        self.warnings: list[str] = []
+        # Whether "" in user/update is known to clear a field (`orgctl doctor --save`); if
+        # not, a value is released through a temporary placeholder instead.
+        self.empty_string_clears = empty_string_clears
         # Department bookkeeping, by ident.
         self.created: dict[DeptKey, str] = {}  # ident → create step id
         self.moved: dict[DeptKey, str] = {}  # ident → phase-2 step that changed its parent

@@ -19,15 +19,14 @@ from reconciler.model import Org
 from reconciler.plan.planner import Action, Plan, build_plan
 from reconciler.plan.steps import DeleteDepartment
 from reconciler.policy import Policy
-from reconciler.sandbox import LENIENT, Sandbox
+from reconciler.sandbox import Sandbox
 from tests.apply.helpers import Run, apply_once, make_client, plan_for, read
 from tests.apply.test_sandbox_e2e import edited
 
 
 @pytest.fixture
 def sb(clock: FakeClock) -> Iterator[Sandbox]:
-    # LENIENT: unknown_user_errcode (the executor does not yet read 33012 as not found)
-    sandbox = Sandbox(clock=clock, seed=11, profile=LENIENT)
+    sandbox = Sandbox(clock=clock, seed=11)  # the strict profile: 33012 for an unknown userid
     yield sandbox
     sandbox.close()
 

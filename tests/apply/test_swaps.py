@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,13 +15,38 @@ from reconciler.apply.executor import apply_plan
 from reconciler.clock import FakeClock
 from reconciler.model import ROOT, Department, Org, User
 from reconciler.plan.planner import Plan, build_plan
-from reconciler.policy import Policy
-from reconciler.sandbox import LENIENT, Sandbox
+from reconciler.policy import Policy, TenantTraits
+from reconciler.sandbox import LENIENT, STRICT, Sandbox
 from tests.apply.helpers import apply_once, make_client, plan_for, read, seed
 
-SANDBOX_PROFILE = LENIENT  # empty_string_clears: the swaps release a value with ""
+# Both readings of "" in user/update: the strict tenant ignores it (the release writes a
+# placeholder), the lenient one clears with it; on lenient both with and without
+# `orgctl doctor` having saved that "" clears.
+READINGS = {
+    "strict": (STRICT, None),
+    "lenient": (LENIENT, None),
+    "lenient, known to clear": (LENIENT, True),
+}
 
-POLICY = Policy(prune_users=True)
+
+@pytest.fixture(params=list(READINGS))
+def reading(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def sb(clock: FakeClock, reading: str) -> Iterator[Sandbox]:
+    sandbox = Sandbox(clock=clock, profile=READINGS[reading][0])
+    yield sandbox
+    sandbox.close()
+
+
+@pytest.fixture
+def policy(reading: str) -> Policy:
+    clears = READINGS[reading][1]
+    return Policy(prune_users=True, tenant=TenantTraits(empty_string_clears=clears))
+
+
 EMAILS = ("ann@example.com", "bob@example.com", "cy@example.com")
 
 
@@ -71,7 +97,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_emails_change_hands_with_no_rejected_write(
-    sb: Sandbox, clock: FakeClock, case: str
+    sb: Sandbox, clock: FakeClock, policy: Policy, case: str
 ) -> None:
     live_emails, desired_users = CASES[case]
     live, desired = orgs(live_emails, desired_users)
@@ -79,17 +105,19 @@ def test_emails_change_hands_with_no_rejected_write(
 
     async def scenario() -> None:
         async with make_client(sb, clock) as client:
-            run = await apply_once(client, desired, clock, POLICY, concurrency=8)
+            run = await apply_once(client, desired, clock, policy, concurrency=8)
             assert run.report.ok, [(r.step_id, r.errcode, r.message) for r in run.report.failed]
             assert len(run.report.done) == len(run.plan.steps)
-            assert (await plan_for(client, desired, POLICY)).empty
+            assert (await plan_for(client, desired, policy)).empty
 
     asyncio.run(scenario())
     assert rejected(sb) == []
     assert emails(sb) == {u.userid: u.email for u in desired_users}
 
 
-def test_without_the_release_the_sandbox_refuses_the_swap(sb: Sandbox, clock: FakeClock) -> None:
+def test_without_the_release_the_sandbox_refuses_the_swap(
+    sb: Sandbox, clock: FakeClock, policy: Policy
+) -> None:
     # The same swap with the release step taken out (and nothing waiting): the first update
     # takes an email its holder still has. This is what the release step prevents.
     live_emails, desired_users = CASES["swap"]
@@ -99,7 +127,7 @@ def test_without_the_release_the_sandbox_refuses_the_swap(sb: Sandbox, clock: Fa
     async def scenario() -> None:
         async with make_client(sb, clock) as client:
             read_live = await read(client, desired)
-            plan = build_plan(desired, read_live, POLICY)
+            plan = build_plan(desired, read_live, policy)
             assert plan.steps[0].id == "user.release:u0"
             naive = Plan(
                 steps=tuple(
@@ -123,7 +151,9 @@ def test_without_the_release_the_sandbox_refuses_the_swap(sb: Sandbox, clock: Fa
     assert rejected(sb) == [("topapi/v2/user/update", 60106)] * 2
 
 
-def test_telephones_rotate_with_no_rejected_write(sb: Sandbox, clock: FakeClock) -> None:
+def test_telephones_rotate_with_no_rejected_write(
+    sb: Sandbox, clock: FakeClock, policy: Policy
+) -> None:
     # Extension numbers are unique too (40100): the same hand-off ordering must hold for them.
     phones = ("8100", "8101", "8102")
     live, desired = orgs(
@@ -141,9 +171,9 @@ def test_telephones_rotate_with_no_rejected_write(sb: Sandbox, clock: FakeClock)
 
     async def scenario() -> None:
         async with make_client(sb, clock) as client:
-            run = await apply_once(client, desired, clock, POLICY, concurrency=8)
+            run = await apply_once(client, desired, clock, policy, concurrency=8)
             assert run.report.ok, [(r.step_id, r.errcode, r.message) for r in run.report.failed]
-            assert (await plan_for(client, desired, POLICY)).empty
+            assert (await plan_for(client, desired, policy)).empty
 
     asyncio.run(scenario())
     assert rejected(sb) == []

@@ -17,11 +17,9 @@ from reconciler.clock import FakeClock
 from reconciler.errors import InputError, QuotaExhaustedError
 from reconciler.live.snapshot import read_live
 from reconciler.model import Org
-from reconciler.sandbox import LENIENT, ApiError, Sandbox
+from reconciler.sandbox import ApiError, Sandbox
 from reconciler.sandbox import attendance as att
 from tests.attendance.conftest import SHANGHAI, TODAY, Spy, make_client, run, seed
-
-SANDBOX_PROFILE = LENIENT  # rate_limit=bucket: the client does not yet pace a sliding window
 
 LIST = "attendance/list"
 

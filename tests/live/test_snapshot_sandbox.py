@@ -12,10 +12,8 @@ from reconciler.clock import FakeClock
 from reconciler.dingtalk import DingTalkClient
 from reconciler.live.snapshot import Progress, read_live
 from reconciler.model import Org
-from reconciler.sandbox import APP_KEY, APP_SECRET, LENIENT, Sandbox, serve
+from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox, serve
 from tests.live.helpers import seed
-
-SANDBOX_PROFILE = LENIENT  # rate_limit=bucket: the client does not yet pace a sliding window
 
 LISTSUBID = "topapi/v2/department/listsubid"
 GET = "topapi/v2/department/get"

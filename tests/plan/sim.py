@@ -9,7 +9,8 @@ facts this class answers, so the simulator and the sandbox cannot disagree on a 
 * managers are always members of their department, checked after *every* step (stricter than
   DingTalk, which drops a manager who leaves: a plan must not rely on that);
 * ``""`` in an update clears a field only on a profile with `empty_string_clears` (the lenient
-  reading); on the strict one it leaves the field as it was;
+  reading); on the strict one it leaves the field as it was, except the manager (apply clears
+  it through ``force_update_fields``);
 * deleting a person drops them from every manager list and from their reports' manager field
   (the pessimistic reading: re-creating them does not restore either).
 """
@@ -249,8 +250,9 @@ class SimDingTalk:
         elif step.action is Action.UPDATE_USER:
             userid = p["userid"]
             if not self.profile.empty_string_clears:
-                # DingTalk's SDKs drop "" before sending: it reaches no field.
-                p = {k: v for k, v in p.items() if v != ""}
+                # DingTalk's SDKs drop "" before sending: it reaches no field. A manager is
+                # cleared through force_update_fields instead (the client sends that for "").
+                p = {k: v for k, v in p.items() if v != "" or k == "manager"}
             if "mobile" in p and userid in self.users:
                 raise RuleBroken(40022, step, "mobile cannot be updated")
             moved_to = (

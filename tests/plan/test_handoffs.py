@@ -4,6 +4,7 @@ by the rule model, which refuses a second holder (60106, ignoring case; 40100)."
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 
@@ -11,18 +12,32 @@ import pytest
 
 from reconciler.errors import ConfigError
 from reconciler.model import Org, User
+from reconciler.phone import mask_email
 from reconciler.plan.diff import FieldChange
+from reconciler.plan.handoffs import placeholder
 from reconciler.plan.planner import Action, Phase, Plan, Step, build_plan
+from reconciler.plan.render import render_markdown
 from reconciler.plan.steps import CreateUser, UpdateUser
-from reconciler.policy import Policy
-from reconciler.sandbox import LENIENT
+from reconciler.policy import Policy, TenantTraits
+from reconciler.sandbox import LENIENT, STRICT
+from reconciler.sandbox.profile import Profile
 from tests.plan.builders import dept, live_dept, mobile, org, user
 from tests.plan.sim import RuleBroken, SimDingTalk
 
 PRUNE = Policy(prune_users=True, prune_departments=True)
 EMAIL = {n: f"p{n}@example.com" for n in range(1, 6)}
 
-SIM_PROFILE = LENIENT  # empty_string_clears: the planner releases a value with ""
+# Both readings of "" in user/update: a strict tenant ignores it (a release writes a
+# placeholder), a lenient one clears with it (with or without `orgctl doctor` having saved so).
+READINGS: dict[str, tuple[Profile, bool | None]] = {
+    "strict": (STRICT, None),
+    "lenient": (LENIENT, None),
+    "lenient, known to clear": (LENIENT, True),
+}
+
+
+def with_reading(policy: Policy, clears: bool | None) -> Policy:
+    return dataclasses.replace(policy, tenant=TenantTraits(empty_string_clears=clears))
 
 
 def orders(plan: Plan) -> Iterator[list[Step]]:
@@ -48,17 +63,26 @@ def orders(plan: Plan) -> Iterator[list[Step]]:
 
 
 def planned(desired: Org, live: Org, policy: Policy = PRUNE) -> Plan:
-    """The plan, after checking that every order apply may choose works and converges."""
-    plan = build_plan(desired, live, policy)
-    count = 0
-    for order in orders(plan):
-        sim = SimDingTalk.from_org(live, SIM_PROFILE)
-        sim.apply(plan, order)
-        again = build_plan(desired, sim.to_org(), policy)
-        assert again.empty, [s.id for s in again.steps]
-        count += 1
-    assert count >= 1
-    return plan
+    """The plan, after checking that every order apply may choose works and converges on
+    every reading of "" (the plan returned is the one for a tenant not known to clear)."""
+    for profile, clears in READINGS.values():
+        read_as = with_reading(policy, clears)
+        plan = build_plan(desired, live, read_as)
+        count = 0
+        for order in orders(plan):
+            sim = SimDingTalk.from_org(live, profile)
+            sim.apply(plan, order)
+            again = build_plan(desired, sim.to_org(), read_as)
+            count += 1
+            if clears is not True:
+                # A value the YAML clears may stay where "" is not known to clear: the plan
+                # says so (naming the person), and that is all that is left.
+                warned = {w.split(":")[0] for w in plan.warnings if "clears the" in w}
+                assert {s.key for s in again.steps} <= warned, [s.id for s in again.steps]
+                continue
+            assert again.empty, [s.id for s in again.steps]
+        assert count >= 1
+    return build_plan(desired, live, policy)
 
 
 def ids(plan: Plan) -> list[str]:
@@ -94,7 +118,7 @@ def test_the_model_refuses_what_the_planner_must_avoid() -> None:
         body=UpdateUser(userid="u1", email=EMAIL[2].upper()),
     )
     with pytest.raises(RuleBroken) as caught:
-        SimDingTalk.from_org(live, SIM_PROFILE).run(naive, {})
+        SimDingTalk.from_org(live, STRICT).run(naive, {})
     assert caught.value.errcode == 60106
     live = live_org(("u1", 1, None, "8001"), ("u2", 2, None, "8002"))
     telephone = Step(
@@ -104,7 +128,7 @@ def test_the_model_refuses_what_the_planner_must_avoid() -> None:
         body=UpdateUser(userid="u1", telephone="8002"),
     )
     with pytest.raises(RuleBroken) as caught:
-        SimDingTalk.from_org(live, SIM_PROFILE).run(telephone, {})
+        SimDingTalk.from_org(live, STRICT).run(telephone, {})
     assert caught.value.errcode == 40100
 
 
@@ -116,8 +140,13 @@ def test_two_people_swapping_emails_release_one_first() -> None:
     release = get(plan, "user.release:u1")
     assert release.action is Action.UPDATE_USER
     assert release.phase is Phase.UPDATE_USERS
-    assert release.body == UpdateUser(userid="u1", email="")
-    assert release.changes == (FieldChange("email", EMAIL[1], ""),)
+    # Not known to clear with "": a placeholder under a reserved domain, unique to u1.
+    temporary = placeholder("email", "u1")
+    assert temporary.endswith("@release.example.invalid")
+    assert temporary != placeholder("email", "U1")
+    assert release.body == UpdateUser(userid="u1", email=temporary)
+    assert release.changes == (FieldChange("email", EMAIL[1], temporary),)
+    assert "temporary email" in release.note
     assert "u2" in release.note
     assert "60106" in release.note
     assert get(plan, "user.update:u2").requires == ("user.release:u1",)
@@ -125,8 +154,14 @@ def test_two_people_swapping_emails_release_one_first() -> None:
     assert get(plan, "user.update:u1").body == UpdateUser(userid="u1", email=EMAIL[2])
     # Still two people updated, not three.
     assert plan.summary.users.update == 2
-    # Masking leaves the empty value readable: the PR comment shows a clear.
-    assert plan.masked().steps[0].body == UpdateUser(userid="u1", email="")
+    # The PR comment shows the placeholder masked, like any email.
+    assert plan.masked().steps[0].body == UpdateUser(userid="u1", email=mask_email(temporary))
+    assert temporary not in render_markdown(plan)
+    # Where "" is known to clear, the release clears; masking leaves the empty value readable.
+    clears = planned(desired, live, with_reading(PRUNE, True))
+    assert get(clears, "user.release:u1").body == UpdateUser(userid="u1", email="")
+    assert "clears the email" in get(clears, "user.release:u1").note
+    assert clears.masked().steps[0].body == UpdateUser(userid="u1", email="")
 
 
 def test_a_three_way_rotation_needs_one_release() -> None:
@@ -156,7 +191,8 @@ def test_telephones_and_emails_crossing_make_one_cycle() -> None:
     plan = planned(desired, live)
     (release,) = [s for s in plan.steps if s.id.startswith("user.release:")]
     assert release.id == "user.release:u1"
-    assert release.body == UpdateUser(userid="u1", telephone="")
+    assert release.body == UpdateUser(userid="u1", telephone=placeholder("telephone", "u1"))
+    assert placeholder("telephone", "u1").isdigit()
     assert get(plan, "user.update:u3").requires == ("user.update:u2",)
 
 
@@ -210,6 +246,31 @@ def test_a_new_person_taking_an_email_a_kept_one_gives_up_gets_it_in_phase_five(
     assert late.body == UpdateUser(userid="new", email=EMAIL[1], telephone="8001")
     assert late.requires == ("user.create:new", "user.update:old")
     assert plan.summary.users.create == 1
+    # The YAML clears old's telephone; "" is not known to clear and new takes the value, so
+    # old gets a placeholder (new's write is not refused, 40100) and the plan says so.
+    give_up = get(plan, "user.update:old")
+    assert isinstance(give_up.body, UpdateUser)
+    assert give_up.body.telephone == placeholder("telephone", "old")
+    assert "placeholder" in give_up.note
+    assert [w for w in plan.warnings if w.startswith("old: the YAML clears the telephone")]
+    # Where "" is known to clear: a clear, and no warning.
+    clears = planned(desired, live, with_reading(PRUNE, True))
+    assert get(clears, "user.update:old").body == UpdateUser(
+        userid="old", email=EMAIL[2], telephone=""
+    )
+    assert not [w for w in clears.warnings if "clears the" in w]
+
+
+def test_a_clear_nobody_takes_is_sent_as_empty_and_warned_about() -> None:
+    live = live_org(("u1", 1, EMAIL[1], "8001"))
+    desired = desired_org(("u1", 1, EMAIL[1], ""))
+    plan = planned(desired, live)
+    assert get(plan, "user.update:u1").body == UpdateUser(userid="u1", telephone="")
+    assert plan.warnings == (
+        "u1: the YAML clears the telephone, but this tenant is not known to clear a field "
+        'with "" (tenant.empty_string_clears; `orgctl doctor --save` checks), so u1 may keep '
+        "it and later plans show the change again",
+    )
 
 
 def test_a_re_created_person_does_not_carry_over_a_value_the_yaml_gives_away() -> None:
@@ -238,7 +299,10 @@ def test_an_email_held_by_a_kept_person_in_another_case_is_a_config_error() -> N
     assert "the email is already used by live user u1" in caught.value.problems[0].message
 
 
-def test_a_long_rotation_is_one_release_and_a_chain() -> None:
+@pytest.mark.parametrize("reading", list(READINGS))
+def test_a_long_rotation_is_one_release_and_a_chain(reading: str) -> None:
+    profile, clears = READINGS[reading]
+    policy = with_reading(PRUNE, clears)
     n = 3000  # deeper than Python's recursion limit: the cycle search must be iterative
     live_users = [
         user(f"u{i:04d}", "人", "eng", mobile=mobile(i), telephone=str(i)) for i in range(n)
@@ -249,12 +313,12 @@ def test_a_long_rotation_is_one_release_and_a_chain() -> None:
     ]
     live = org(live_dept(2, "研发", key="eng"), *live_users)
     desired = org(dept("eng", "研发"), *want_users)
-    plan = build_plan(desired, live, PRUNE)
+    plan = build_plan(desired, live, policy)
     releases = [s.id for s in plan.steps if s.id.startswith("user.release:")]
     assert releases == ["user.release:u0000"]
-    sim = SimDingTalk.from_org(live, SIM_PROFILE)
+    sim = SimDingTalk.from_org(live, profile)
     sim.apply(plan)
-    assert build_plan(desired, sim.to_org(), PRUNE).empty
+    assert build_plan(desired, sim.to_org(), policy).empty
 
 
 def test_a_deferred_manager_and_a_deferred_email_are_one_update() -> None:

@@ -26,7 +26,9 @@ import typer
 
 from reconciler.cli.app import OrgDirArgument, command, err, is_terminal, out, reported
 from reconciler.desired.load import POLICY_FILE, load
-from reconciler.doctor.probe import Endpoint, Options, run_doctor
+from reconciler.doctor.context import Options
+from reconciler.doctor.endpoint import Endpoint
+from reconciler.doctor.probe import run_doctor
 from reconciler.doctor.report import Report, render_table
 from reconciler.doctor.save import save_traits
 from reconciler.errors import ConfigError, InputError

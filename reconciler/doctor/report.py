@@ -1,9 +1,9 @@
 """What `orgctl doctor` found, and what orgctl will do about it. Pure: no I/O.
 
-The probes (`reconciler.doctor.probe`) observe; this module turns observations into verdicts:
-the burst's answers into ``sliding`` / ``bucket`` / ``unknown``, call timings into p50/p95,
-the tree's size into the time a full plan and apply take at the rate limit, and the checks
-into a table, a JSON object and an exit code.
+The checks (run by `reconciler.doctor.probe`) observe; this module turns observations into
+verdicts: the burst's answers into ``sliding`` / ``bucket`` / ``unknown``, call timings into
+p50/p95, the tree's size into the time a full plan and apply take at the rate limit, and the
+checks into a table, a JSON object and an exit code.
 """
 
 from __future__ import annotations

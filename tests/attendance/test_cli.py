@@ -24,7 +24,7 @@ from reconciler.clock import FakeClock
 from reconciler.live.target import open_target
 from reconciler.model import ROOT, Department, Org, User
 from reconciler.sandbox import APP_KEY, APP_SECRET, ApiError, Sandbox, serve
-from reconciler.sandbox import attendance as att
+from reconciler.sandbox import attendance_records as att
 from tests.attendance.conftest import SHANGHAI, Spy, seed
 
 LIST = "attendance/list"

@@ -18,7 +18,7 @@ from reconciler.errors import InputError, QuotaExhaustedError
 from reconciler.live.snapshot import read_live
 from reconciler.model import Org
 from reconciler.sandbox import ApiError, Sandbox
-from reconciler.sandbox import attendance as att
+from reconciler.sandbox import attendance_records as att
 from tests.attendance.conftest import SHANGHAI, TODAY, Spy, make_client, run, seed
 
 LIST = "attendance/list"

@@ -12,7 +12,8 @@ import pytest
 
 from reconciler.clock import FakeClock
 from reconciler.sandbox import Sandbox
-from reconciler.sandbox import attendance as att
+from reconciler.sandbox import attendance_records as att
+from reconciler.sandbox.attendance_days import generated_day_results
 from tests.attendance.conftest import NOW, SHANGHAI, TODAY, seed
 from tests.sandbox.helpers import Api
 
@@ -308,7 +309,7 @@ def test_an_uploaded_punch_decides_its_check_point(
     assert point["userCheckTime"] == ms(dt.datetime.combine(d, at, SHANGHAI))
     other = "OffDuty" if check_type == "OnDuty" else "OnDuty"
     assert [r for r in att.day_results(sandbox.tenant, user, d) if r["checkType"] == other] == [
-        r for r in att.generated_day_results(user, d) if r["checkType"] == other
+        r for r in generated_day_results(user, d) if r["checkType"] == other
     ]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from reconciler.attendance.upload import Punch, UploadResult, send_punches
 from reconciler.clock import FakeClock
 from reconciler.sandbox import ApiError, Sandbox
-from reconciler.sandbox import attendance as att
+from reconciler.sandbox import attendance_records as att
 from tests.attendance.conftest import SHANGHAI, Spy, make_client, run, seed
 
 UPLOAD = "topapi/attendance/record/upload"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from reconciler.clock import FakeClock
-from reconciler.doctor.probe import Endpoint
+from reconciler.doctor.endpoint import Endpoint
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox
 
 Answer = Mapping[str, Any]

@@ -11,14 +11,9 @@ from typing import Any
 import pytest
 
 from reconciler.clock import FakeClock
-from reconciler.doctor.probe import (
-    DEPT_GET,
-    LISTSUBID,
-    SCRATCH_PREFIX,
-    USER_LIST,
-    Options,
-    run_doctor,
-)
+from reconciler.doctor.apis import DEPT_GET, LISTSUBID, SCRATCH_PREFIX, USER_LIST
+from reconciler.doctor.context import Options
+from reconciler.doctor.probe import run_doctor
 from reconciler.doctor.report import Check, Report, Status
 from reconciler.model import ROOT, Department, DeptKey, Org
 from reconciler.sandbox import (

@@ -24,7 +24,9 @@ import typer
 
 from reconciler.cli.app import app, out, reported
 from reconciler.errors import InputError
-from reconciler.gitops import github
+from reconciler.gitops import comments, drift, failures, markdown, markers
+from reconciler.gitops.client import GitHubClient
+from reconciler.gitops.issues import execute_issue_actions
 
 gh = typer.Typer(
     name="gh",
@@ -59,7 +61,7 @@ def comment(
     pr: Annotated[int, typer.Option("--pr", help="Pull request number.")],
     file: Annotated[Path | None, typer.Option("--file", help="Markdown to post.")] = None,
     marker: Annotated[str, typer.Option(help="Hidden marker naming the sticky comment.")] = (
-        github.PLAN_MARKER
+        markers.PLAN_MARKER
     ),
     exit_code: ExitCodeOption = None,
     errors_file: Annotated[
@@ -67,7 +69,7 @@ def comment(
     ] = None,
     sha: Annotated[str, typer.Option(help="Commit the plan is for (PR head).")] = "",
     limit: Annotated[int, typer.Option(help="Max characters per comment.")] = (
-        github.SAFE_BODY_LIMIT
+        markdown.SAFE_BODY_LIMIT
     ),
     max_parts: Annotated[int, typer.Option(help="Most comments one plan may take.")] = 10,
 ) -> None:
@@ -77,16 +79,18 @@ def comment(
         # A plan that failed may have written nothing: then the errors are the comment.
         plan_md = _read(file, required=code in (0, 2))
         errors = _read(errors_file, required=False)
-        run_url = github.run_url_from_env(os.environ)
-        body = github.build_plan_comment(
+        run_url = markdown.run_url_from_env(os.environ)
+        body = comments.build_plan_comment(
             plan_md, exit_code=code, errors=errors, run_url=run_url, sha=sha
         )
-        note = github.plan_too_long_note(f"longer than {max_parts} comments", run_url)
-        parts = github.split_comment(body, limit, marker, max_parts=max_parts, truncated_note=note)
-        with github.GitHubClient.from_env(os.environ) as client:
+        note = markdown.plan_too_long_note(f"longer than {max_parts} comments", run_url)
+        parts = markdown.split_comment(
+            body, limit, marker, max_parts=max_parts, truncated_note=note
+        )
+        with GitHubClient.from_env(os.environ) as client:
             existing = client.list_issue_comments(pr)
-            actions = github.sync_sticky_comment(existing, marker, parts, client.login)
-            for line in github.execute_comment_actions(client, pr, actions):
+            actions = comments.sync_sticky_comment(existing, marker, parts, client.login)
+            for line in comments.execute_comment_actions(client, pr, actions):
                 out(f"PR #{pr}: {line}")
 
 
@@ -104,18 +108,18 @@ def drift_issue(
             return
         drifted = exit_code in (2, 3)
         plan_md = _read(file, required=drifted)
-        run_url = github.run_url_from_env(os.environ)
-        body = github.build_drift_issue_body(plan_md, run_url, unsafe=exit_code == 3)
-        with github.GitHubClient.from_env(os.environ) as client:
-            issues = client.list_open_issues(github.DRIFT_LABEL)
-            actions = github.decide_drift_issue(
+        run_url = markdown.run_url_from_env(os.environ)
+        body = drift.build_drift_issue_body(plan_md, run_url, unsafe=exit_code == 3)
+        with GitHubClient.from_env(os.environ) as client:
+            issues = client.list_open_issues(markers.DRIFT_LABEL)
+            actions = drift.decide_drift_issue(
                 issues,
                 drifted=drifted,
                 body=body,
-                resolved_comment=github.build_drift_resolved_comment(run_url),
+                resolved_comment=drift.build_drift_resolved_comment(run_url),
                 author=client.login,
             )
-            done = github.execute_issue_actions(client, actions)
+            done = execute_issue_actions(client, actions)
         for line in done or ["no drift, no open drift issue: nothing to do"]:
             out(line)
 
@@ -129,14 +133,14 @@ def report_failure(
     an issue labelled orgctl-apply-failure when no PR did."""
     with reported():
         commit = sha or os.environ.get("GITHUB_SHA", "")
-        run_url = github.run_url_from_env(os.environ)
-        body = github.build_failure_report(commit, run_url, exit_code)
-        with github.GitHubClient.from_env(os.environ) as client:
+        run_url = markdown.run_url_from_env(os.environ)
+        body = failures.build_failure_report(commit, run_url, exit_code)
+        with GitHubClient.from_env(os.environ) as client:
             pulls = client.pulls_for_commit(commit) if commit else []
-            pull = github.choose_merged_pull(pulls, commit)
-            issues = [] if pull is not None else client.list_open_issues(github.FAILURE_LABEL)
-            actions = github.decide_failure_report(pull, issues, body, client.login)
-            for line in github.execute_issue_actions(client, actions):
+            pull = failures.choose_merged_pull(pulls, commit)
+            issues = [] if pull is not None else client.list_open_issues(markers.FAILURE_LABEL)
+            actions = failures.decide_failure_report(pull, issues, body, client.login)
+            for line in execute_issue_actions(client, actions):
                 out(line)
 
 
@@ -147,11 +151,13 @@ def resolve_failure(
     """After a successful apply, close the open orgctl-apply-failure issue, if any."""
     with reported():
         commit = sha or os.environ.get("GITHUB_SHA", "")
-        comment = github.build_failure_resolved_comment(commit, github.run_url_from_env(os.environ))
-        with github.GitHubClient.from_env(os.environ) as client:
-            issues = client.list_open_issues(github.FAILURE_LABEL)
-            done = github.execute_issue_actions(
-                client, github.decide_failure_resolved(issues, comment, client.login)
+        comment = failures.build_failure_resolved_comment(
+            commit, markdown.run_url_from_env(os.environ)
+        )
+        with GitHubClient.from_env(os.environ) as client:
+            issues = client.list_open_issues(markers.FAILURE_LABEL)
+            done = execute_issue_actions(
+                client, failures.decide_failure_resolved(issues, comment, client.login)
             )
         for line in done or ["no open apply-failure issue: nothing to do"]:
             out(line)
@@ -173,25 +179,25 @@ def drift_pr(
         data = _pull_report(report)
         files = {path: _read(Path(path), required=True) for path in data["files"]}
         commit = sha or os.environ.get("GITHUB_SHA", "")
-        run_url = github.run_url_from_env(os.environ)
-        body = github.build_drift_pr_body(data["changes"], data["notes"], run_url)
-        with github.GitHubClient.from_env(os.environ) as client:
-            pulls = github.list_open_pulls(client, github.DRIFT_BRANCH)
-            actions = github.decide_drift_pr(
+        run_url = markdown.run_url_from_env(os.environ)
+        body = drift.build_drift_pr_body(data["changes"], data["notes"], run_url)
+        with GitHubClient.from_env(os.environ) as client:
+            pulls = drift.list_open_pulls(client, drift.DRIFT_BRANCH)
+            actions = drift.decide_drift_pr(
                 pulls,
                 drifted=bool(files),
                 body=body,
-                closed_comment=github.build_drift_pr_closed_comment(run_url),
+                closed_comment=drift.build_drift_pr_closed_comment(run_url),
             )
             if files:
                 if not commit:
                     raise InputError("--sha or GITHUB_SHA is required to commit the drift")
                 message = "Keep the DingTalk console's changes (orgctl pull)"
-                head = github.commit_files(client, commit, files, message)
-                github.set_branch(client, github.DRIFT_BRANCH, head)
-            done = github.execute_pull_actions(client, actions, base=base)
+                head = drift.commit_files(client, commit, files, message)
+                drift.set_branch(client, drift.DRIFT_BRANCH, head)
+            done = drift.execute_pull_actions(client, actions, base=base)
             if not files and pulls:
-                github.delete_branch(client, github.DRIFT_BRANCH)
+                drift.delete_branch(client, drift.DRIFT_BRANCH)
         for line in done or ["no drift to pull, no open drift PR: nothing to do"]:
             out(line)
 

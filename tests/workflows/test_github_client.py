@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from reconciler.cli import app
 from reconciler.errors import GitHubError, TargetError
-from reconciler.gitops import github as gh
+from reconciler.gitops import markers
+from reconciler.gitops.client import GitHubClient
 
 API = "https://api.github.test"
 REPO = "acme/org"
@@ -20,8 +21,8 @@ TOKEN = "ghs_secret_token_value"
 BASE = f"{API}/repos/{REPO}"
 
 
-def client(**kwargs: object) -> gh.GitHubClient:
-    return gh.GitHubClient(token=TOKEN, repository=REPO, api_url=API, **kwargs)  # type: ignore[arg-type]
+def client(**kwargs: object) -> GitHubClient:
+    return GitHubClient(token=TOKEN, repository=REPO, api_url=API, **kwargs)  # type: ignore[arg-type]
 
 
 def comment_json(cid: int, body: str) -> dict[str, object]:
@@ -32,7 +33,7 @@ def comment_json(cid: int, body: str) -> dict[str, object]:
 
 
 def test_from_env_reads_actions_variables_and_hides_the_token() -> None:
-    c = gh.GitHubClient.from_env(
+    c = GitHubClient.from_env(
         {"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": REPO, "GITHUB_API_URL": API + "/"}
     )
     assert c.api_url == API
@@ -50,7 +51,7 @@ def test_from_env_reads_actions_variables_and_hides_the_token() -> None:
 )
 def test_from_env_refuses_what_it_cannot_use(env: dict[str, str], words: str) -> None:
     with pytest.raises(TargetError, match=words):
-        gh.GitHubClient.from_env(env)
+        GitHubClient.from_env(env)
 
 
 @respx.mock
@@ -236,7 +237,7 @@ def test_comment_splits_and_later_shrinks(tmp_path: Path) -> None:
         assert code == 0, output
         assert len(fake.comments) >= 4
         assert all(len(b) <= 10000 for b in fake.comments.values())
-        parts = [gh.marker_part(b, "orgctl-plan") for b in fake.comments.values()]
+        parts = [markers.marker_part(b, "orgctl-plan") for b in fake.comments.values()]
         assert parts == list(range(1, len(parts) + 1))
 
         plan.write_text("## Plan\n\nsmall now\n")
@@ -259,7 +260,7 @@ def test_comment_over_max_parts_is_cut_and_points_to_the_run(tmp_path: Path) -> 
         )  # fmt: skip
     assert code == 0, output
     bodies = list(fake.comments.values())
-    assert [gh.marker_part(b, "orgctl-plan") for b in bodies] == [1, 2]
+    assert [markers.marker_part(b, "orgctl-plan") for b in bodies] == [1, 2]
     assert all(len(b) <= 10000 for b in bodies)
     note = (
         "_The plan is longer than 2 comments; the full plan is in the "
@@ -417,12 +418,12 @@ def test_report_failure_without_a_pr_opens_then_updates_one_issue() -> None:
         assert "updated issue #21" in output
         assert "commented on #21" in output
     assert len(fake.issues) == 1
-    assert fake.issues[21]["labels"] == [gh.FAILURE_LABEL]
+    assert fake.issues[21]["labels"] == [markers.FAILURE_LABEL]
     assert "safety rule" in str(fake.issues[21]["body"])
 
 
 def test_the_login_that_owns_our_comments_defaults_to_the_actions_bot() -> None:
     env = {"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "acme/org"}
-    assert gh.GitHubClient.from_env(env).login == "github-actions[bot]"
-    app = gh.GitHubClient.from_env({**env, "ORGCTL_GITHUB_LOGIN": "orgctl-app[bot]"})
+    assert GitHubClient.from_env(env).login == "github-actions[bot]"
+    app = GitHubClient.from_env({**env, "ORGCTL_GITHUB_LOGIN": "orgctl-app[bot]"})
     assert app.login == "orgctl-app[bot]"

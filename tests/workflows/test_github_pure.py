@@ -1,4 +1,4 @@
-"""The pure half of reconciler.gitops.github: markers, splitting, masking, bodies and decisions."""
+"""The pure half of reconciler.gitops: markers, splitting, masking, bodies and decisions."""
 
 from __future__ import annotations
 
@@ -6,23 +6,14 @@ import re
 
 import pytest
 
-from reconciler.gitops import github as gh
-from reconciler.gitops.github import (
-    CloseIssue,
-    Comment,
-    CommentOnIssue,
-    CreateComment,
-    CreateIssue,
-    DeleteComment,
-    Issue,
-    KeepComment,
-    UpdateComment,
-    UpdateIssue,
-)
+from reconciler.gitops import client, comments, drift, failures, markdown, markers
+from reconciler.gitops.comments import CreateComment, DeleteComment, KeepComment, UpdateComment
+from reconciler.gitops.issues import CloseIssue, CommentOnIssue, CreateIssue, UpdateIssue
+from reconciler.gitops.markers import Comment, Issue
 
 HEADER = re.compile(r"\A<!-- orgctl-plan part=(\d+)/(\d+) -->\n(_Part \d+ of \d+:.*\n\n)?")
 
-BOT = gh.BOT_LOGIN
+BOT = markers.BOT_LOGIN
 
 
 def strip_header(part: str) -> str:
@@ -63,64 +54,66 @@ def big_plan(departments: int = 60, lines: int = 40) -> str:
     ],
 )
 def test_marker_must_start_the_body(body: str, part: int | None) -> None:
-    assert gh.marker_part(body, "orgctl-plan") == part
-    assert gh.has_marker(body, "orgctl-plan") is (part is not None)
+    assert markers.marker_part(body, "orgctl-plan") == part
+    assert markers.has_marker(body, "orgctl-plan") is (part is not None)
 
 
 @pytest.mark.parametrize("marker", ["a-->b", "x--y", "", "has space", "<b>"])
 def test_markers_that_would_break_the_html_comment_are_refused(marker: str) -> None:
     with pytest.raises(ValueError, match="marker"):
-        gh.marker_line(marker)
+        markers.marker_line(marker)
 
 
 def test_find_marked_comments_ignores_others_and_prefers_the_oldest() -> None:
-    comments = [
+    marked = [
         Comment(9, "<!-- orgctl-plan part=1/1 -->\nnewer duplicate", BOT),
         Comment(3, "LGTM", "reviewer"),
         Comment(5, "<!-- orgctl-plan part=1/1 -->\nolder", BOT),
         Comment(7, "<!-- other-tool -->\nx", BOT),
         Comment(4, "<!-- orgctl-plan part=1/1 -->\nplanted by someone else", "mallory"),
     ]
-    found = gh.find_marked_comments(comments, "orgctl-plan")
+    found = markers.find_marked_comments(marked, "orgctl-plan")
     assert {part: c.id for part, c in found.items()} == {1: 5}
-    assert [c.id for c in gh.duplicate_marked_comments(comments, "orgctl-plan")] == [9]
-    assert gh.find_marked_comments(comments[1:2], "orgctl-plan") == {}
+    assert [c.id for c in markers.duplicate_marked_comments(marked, "orgctl-plan")] == [9]
+    assert markers.find_marked_comments(marked[1:2], "orgctl-plan") == {}
     # Only the workflow's own identity counts: the planted comment is neither ours nor ours
     # to delete. GitHub logins ignore case; another token's login can be given.
-    assert gh.find_marked_comments(comments[4:], "orgctl-plan") == {}
+    assert markers.find_marked_comments(marked[4:], "orgctl-plan") == {}
     assert [
-        c.id for c in gh.find_marked_comments(comments[4:], "orgctl-plan", "Mallory").values()
+        c.id for c in markers.find_marked_comments(marked[4:], "orgctl-plan", "Mallory").values()
     ] == [4]
 
 
 def test_a_marker_comment_by_another_author_is_never_edited_or_deleted() -> None:
     planted = Comment(3, "<!-- orgctl-plan part=1/1 -->\nlooks official", "mallory")
     duplicate = Comment(5, "<!-- orgctl-plan part=1/1 -->\nalso planted", "")
-    actions = gh.sync_sticky_comment([planted, duplicate], "orgctl-plan", ["p1"])
+    actions = comments.sync_sticky_comment([planted, duplicate], "orgctl-plan", ["p1"])
     assert actions == [CreateComment("p1", 1)]
 
 
 def test_a_marked_issue_opened_by_another_author_is_not_ours() -> None:
-    planted = Issue(2, gh.DRIFT_TITLE, "<!-- orgctl-drift -->\nfake", "open", (), "mallory")
-    assert gh.find_marked_issues([planted], gh.DRIFT_MARKER) == []
-    actions = gh.decide_drift_issue([planted], drifted=False, body="", resolved_comment="R")
+    planted = Issue(2, drift.DRIFT_TITLE, "<!-- orgctl-drift -->\nfake", "open", (), "mallory")
+    assert markers.find_marked_issues([planted], markers.DRIFT_MARKER) == []
+    actions = drift.decide_drift_issue([planted], drifted=False, body="", resolved_comment="R")
     assert actions == []  # nothing of someone else's is commented on or closed
-    failure = Issue(4, gh.FAILURE_TITLE, "<!-- orgctl-apply-failure -->\nx", "open", (), "eve")
-    assert gh.decide_failure_resolved([failure], "ok") == []
+    failure = Issue(
+        4, failures.FAILURE_TITLE, "<!-- orgctl-apply-failure -->\nx", "open", (), "eve"
+    )
+    assert failures.decide_failure_resolved([failure], "ok") == []
 
 
 # --------------------------------------------------------------------------- splitting
 
 
 def test_short_body_is_one_part_with_marker() -> None:
-    parts = gh.split_comment("hello\n", marker="orgctl-plan")
+    parts = markdown.split_comment("hello\n", marker="orgctl-plan")
     assert parts == ["<!-- orgctl-plan part=1/1 -->\nhello\n"]
 
 
 @pytest.mark.parametrize("limit", [3000, 7000, 20000])
 def test_long_body_splits_under_the_limit_and_loses_nothing(limit: int) -> None:
     body = big_plan()
-    parts = gh.split_comment(body, limit=limit)
+    parts = markdown.split_comment(body, limit=limit)
     assert len(parts) > 1
     assert all(len(p) <= limit for p in parts)
     total = len(parts)
@@ -145,7 +138,7 @@ def test_a_split_inside_details_closes_and_reopens_it() -> None:
         + "".join(f"+ user{j}\n" for j in range(500))
         + "```\n</details>\n"
     )
-    parts = gh.split_comment(body, limit=2000)
+    parts = markdown.split_comment(body, limit=2000)
     assert len(parts) > 2
     first, second = strip_header(parts[0]), strip_header(parts[1])
     assert first.rstrip().endswith("</details>")
@@ -161,7 +154,7 @@ def test_nested_details_and_tilde_fences_are_closed_inner_first_and_reopened_out
         "<details><summary>Users</summary>\n\n<details><summary>研发中心</summary>\n\n"
         f"~~~~diff\n{inner}~~~~\n\n</details>\n\n</details>\n"
     )
-    parts = [strip_header(p) for p in gh.split_comment(body, limit=1500)]
+    parts = [strip_header(p) for p in markdown.split_comment(body, limit=1500)]
     assert len(parts) > 2
     for part in parts:
         assert details_balance(part) == 0
@@ -175,7 +168,7 @@ def test_nested_details_and_tilde_fences_are_closed_inner_first_and_reopened_out
 
 def test_small_blocks_move_whole_to_the_next_part_instead_of_being_cut() -> None:
     body = big_plan(departments=30, lines=10)
-    parts = [strip_header(p) for p in gh.split_comment(body, limit=4000)]
+    parts = [strip_header(p) for p in markdown.split_comment(body, limit=4000)]
     assert len(parts) > 2  # it was split, so there were cuts to make
     for part in parts:
         # Cut where nothing is open: no part needs a "(continued)" block.
@@ -188,13 +181,13 @@ def test_small_blocks_move_whole_to_the_next_part_instead_of_being_cut() -> None
 
 def test_a_single_huge_line_is_cut_inside() -> None:
     body = "x" * 10_000 + "\n"
-    parts = gh.split_comment(body, limit=3000)
+    parts = markdown.split_comment(body, limit=3000)
     assert all(len(p) <= 3000 for p in parts)
     assert "".join(strip_header(p) for p in parts) == body
 
 
 def test_max_parts_truncates_with_a_note() -> None:
-    parts = gh.split_comment(big_plan(), limit=3000, max_parts=3, truncated_note="SEE RUN")
+    parts = markdown.split_comment(big_plan(), limit=3000, max_parts=3, truncated_note="SEE RUN")
     assert len(parts) == 3
     assert all(len(p) <= 3000 for p in parts)
     assert parts[-1].rstrip().endswith("SEE RUN")
@@ -203,18 +196,18 @@ def test_max_parts_truncates_with_a_note() -> None:
 
 def test_default_limit_is_githubs_and_cjk_counts_as_one_character() -> None:
     body = "张" * 70_000
-    parts = gh.split_comment(body)
+    parts = markdown.split_comment(body)
     assert len(parts) == 2
-    assert all(len(p) <= gh.GITHUB_BODY_LIMIT for p in parts)
+    assert all(len(p) <= markdown.GITHUB_BODY_LIMIT for p in parts)
 
 
 def test_truncate_markdown_keeps_blocks_balanced() -> None:
-    text = gh.truncate_markdown(big_plan(), 5000, "NOTE")
+    text = markdown.truncate_markdown(big_plan(), 5000, "NOTE")
     assert len(text) <= 5000
     assert text.rstrip().endswith("NOTE")
     assert details_balance(text) == 0
     assert fences_balanced(text)
-    assert gh.truncate_markdown("short", 5000, "NOTE") == "short"
+    assert markdown.truncate_markdown("short", 5000, "NOTE") == "short"
 
 
 # --------------------------------------------------------------------------- masking
@@ -230,7 +223,7 @@ def test_truncate_markdown_keeps_blocks_balanced() -> None:
     ],
 )
 def test_mask_pii(raw: str, masked: str) -> None:
-    assert gh.mask_pii(raw) == masked
+    assert markdown.mask_pii(raw) == masked
 
 
 @pytest.mark.parametrize(
@@ -243,18 +236,18 @@ def test_mask_pii(raw: str, masked: str) -> None:
     ],
 )
 def test_mask_pii_leaves_non_personal_numbers(text: str) -> None:
-    assert gh.mask_pii(text) == text
+    assert markdown.mask_pii(text) == text
 
 
 def test_mask_pii_hides_unseparated_international_numbers() -> None:
-    assert "15172391968" not in gh.mask_pii("mobile +8615172391968")
+    assert "15172391968" not in markdown.mask_pii("mobile +8615172391968")
 
 
 # --------------------------------------------------------------------------- bodies
 
 
 def test_plan_comment_for_a_clean_plan_is_the_plan_plus_footer() -> None:
-    body = gh.build_plan_comment(
+    body = comments.build_plan_comment(
         "## Plan\n\n2 to create\n", exit_code=0, run_url="https://gh/r/1", sha="a" * 40
     )
     assert body.startswith("## Plan\n\n2 to create\n")
@@ -265,7 +258,7 @@ def test_plan_comment_for_a_clean_plan_is_the_plan_plus_footer() -> None:
 
 def test_plan_comment_for_a_failed_plan_shows_masked_errors() -> None:
     errors = "org/people.yaml:3:5: users[0].mobile: +86-15172391968 is taken by lisi@example.com"
-    body = gh.build_plan_comment("", exit_code=1, errors=errors)
+    body = comments.build_plan_comment("", exit_code=1, errors=errors)
     assert "orgctl plan failed" in body
     assert "org/people.yaml:3:5" in body
     assert "15172391968" not in body
@@ -273,21 +266,23 @@ def test_plan_comment_for_a_failed_plan_shows_masked_errors() -> None:
 
 
 def test_plan_comment_errors_cannot_break_out_of_their_code_block() -> None:
-    body = gh.build_plan_comment("", exit_code=1, errors="a ```` b\n```\n# injected")
+    body = comments.build_plan_comment("", exit_code=1, errors="a ```` b\n```\n# injected")
     fence = re.search(r"^(`{3,})text$", body, re.MULTILINE)
     assert fence is not None
     assert len(fence.group(1)) >= 5
 
 
 def test_plan_comment_for_an_unsafe_plan_keeps_the_plan_and_says_refused() -> None:
-    body = gh.build_plan_comment("## Plan\n- delete 40 users\n", exit_code=3, errors="refused")
+    body = comments.build_plan_comment(
+        "## Plan\n- delete 40 users\n", exit_code=3, errors="refused"
+    )
     assert "refused by a safety rule" in body
     assert "delete 40 users" in body
 
 
 def test_drift_issue_body_has_marker_plan_and_stays_under_the_limit() -> None:
-    body = gh.build_drift_issue_body(big_plan(), "https://gh/run/5", limit=8000)
-    assert gh.has_marker(body, gh.DRIFT_MARKER)
+    body = drift.build_drift_issue_body(big_plan(), "https://gh/run/5", limit=8000)
+    assert markers.has_marker(body, markers.DRIFT_MARKER)
     assert len(body) <= 8000
     assert details_balance(body) == 0
     # Cut to fit, it ends by saying where the rest is (the run link is in the head too).
@@ -295,9 +290,9 @@ def test_drift_issue_body_has_marker_plan_and_stays_under_the_limit() -> None:
         "_The plan is too long for an issue; the full plan is in the "
         "[workflow run](https://gh/run/5)._"
     )
-    unlinked = gh.build_drift_issue_body(big_plan(), "", limit=8000)
+    unlinked = drift.build_drift_issue_body(big_plan(), "", limit=8000)
     assert unlinked.rstrip().endswith("the full plan is in the workflow run._")
-    small = gh.build_drift_issue_body("## Plan\n- x\n", "", unsafe=True)
+    small = drift.build_drift_issue_body("## Plan\n- x\n", "", unsafe=True)
     assert "- x" in small
     assert "[!WARNING]" in small
 
@@ -306,8 +301,8 @@ def test_drift_issue_body_has_marker_plan_and_stays_under_the_limit() -> None:
     ("code", "words"), [(1, "Some steps failed"), (3, "safety rule"), (None, "run log")]
 )
 def test_failure_report_explains_the_exit_code(code: int | None, words: str) -> None:
-    body = gh.build_failure_report("b" * 40, "https://gh/run/9", code)
-    assert gh.has_marker(body, gh.FAILURE_MARKER)
+    body = failures.build_failure_report("b" * 40, "https://gh/run/9", code)
+    assert markers.has_marker(body, markers.FAILURE_MARKER)
     assert words in body
     assert "`bbbbbbbbbbbb`" in body
     assert "re-run" in body
@@ -319,8 +314,8 @@ def test_run_url_from_env() -> None:
         "GITHUB_REPOSITORY": "o/r",
         "GITHUB_RUN_ID": "42",
     }
-    assert gh.run_url_from_env(env) == "https://ghe.example/o/r/actions/runs/42"
-    assert gh.run_url_from_env({}) == ""
+    assert markdown.run_url_from_env(env) == "https://ghe.example/o/r/actions/runs/42"
+    assert markdown.run_url_from_env({}) == ""
 
 
 # --------------------------------------------------------------------------- decisions
@@ -331,49 +326,49 @@ def plan_comment(cid: int, part: int, total: int, text: str = "old") -> Comment:
 
 
 def test_sticky_first_run_creates_every_part() -> None:
-    actions = gh.sync_sticky_comment([Comment(1, "LGTM", BOT)], "orgctl-plan", ["p1", "p2"])
+    actions = comments.sync_sticky_comment([Comment(1, "LGTM", BOT)], "orgctl-plan", ["p1", "p2"])
     assert actions == [CreateComment("p1", 1), CreateComment("p2", 2)]
 
 
 def test_sticky_later_run_updates_in_place_and_deletes_extra_parts() -> None:
     existing = [plan_comment(10, 1, 3), plan_comment(11, 2, 3), plan_comment(12, 3, 3)]
     new = "<!-- orgctl-plan part=1/1 -->\nnew"
-    actions = gh.sync_sticky_comment(existing, "orgctl-plan", [new])
+    actions = comments.sync_sticky_comment(existing, "orgctl-plan", [new])
     assert actions == [UpdateComment(10, new, 1), DeleteComment(11), DeleteComment(12)]
 
 
 def test_sticky_unchanged_part_is_kept_and_growth_creates_parts() -> None:
     same = "<!-- orgctl-plan part=1/2 -->\nsame"
     existing = [Comment(10, same, BOT)]
-    actions = gh.sync_sticky_comment(existing, "orgctl-plan", [same, "second"])
+    actions = comments.sync_sticky_comment(existing, "orgctl-plan", [same, "second"])
     assert actions == [KeepComment(10, 1), CreateComment("second", 2)]
 
 
 def test_sticky_removes_duplicates_left_by_a_race() -> None:
     existing = [plan_comment(10, 1, 1), plan_comment(12, 1, 1)]
-    actions = gh.sync_sticky_comment(existing, "orgctl-plan", ["x"])
+    actions = comments.sync_sticky_comment(existing, "orgctl-plan", ["x"])
     assert actions == [UpdateComment(10, "x", 1), DeleteComment(12)]
 
 
 def drift_issue(number: int, state: str = "open", body: str = "") -> Issue:
     return Issue(
         number,
-        gh.DRIFT_TITLE,
+        drift.DRIFT_TITLE,
         body or "<!-- orgctl-drift -->\nold",
         state,
-        (gh.DRIFT_LABEL,),
+        (markers.DRIFT_LABEL,),
         BOT,
     )
 
 
 def test_drift_opens_one_issue_when_none_is_open() -> None:
-    actions = gh.decide_drift_issue([], drifted=True, body="B", resolved_comment="R")
-    assert actions == [CreateIssue(gh.DRIFT_TITLE, "B", (gh.DRIFT_LABEL,))]
+    actions = drift.decide_drift_issue([], drifted=True, body="B", resolved_comment="R")
+    assert actions == [CreateIssue(drift.DRIFT_TITLE, "B", (markers.DRIFT_LABEL,))]
 
 
 def test_drift_updates_the_open_issue_and_closes_duplicates() -> None:
-    other = Issue(3, "unrelated", "no marker", "open", (gh.DRIFT_LABEL,))
-    actions = gh.decide_drift_issue(
+    other = Issue(3, "unrelated", "no marker", "open", (markers.DRIFT_LABEL,))
+    actions = drift.decide_drift_issue(
         [drift_issue(7), other, drift_issue(5)], drifted=True, body="B", resolved_comment="R"
     )
     assert actions == [
@@ -385,16 +380,18 @@ def test_drift_updates_the_open_issue_and_closes_duplicates() -> None:
 
 def test_drift_unchanged_body_is_not_rewritten() -> None:
     body = "<!-- orgctl-drift -->\nsame"
-    actions = gh.decide_drift_issue(
+    actions = drift.decide_drift_issue(
         [drift_issue(5, body=body)], drifted=True, body=body, resolved_comment="R"
     )
     assert actions == []
 
 
 def test_no_drift_closes_the_open_issue_with_a_comment() -> None:
-    actions = gh.decide_drift_issue([drift_issue(5)], drifted=False, body="", resolved_comment="R")
+    actions = drift.decide_drift_issue(
+        [drift_issue(5)], drifted=False, body="", resolved_comment="R"
+    )
     assert actions == [CommentOnIssue(5, "R"), CloseIssue(5)]
-    assert gh.decide_drift_issue([], drifted=False, body="", resolved_comment="R") == []
+    assert drift.decide_drift_issue([], drifted=False, body="", resolved_comment="R") == []
 
 
 def test_choose_merged_pull() -> None:
@@ -403,22 +400,24 @@ def test_choose_merged_pull() -> None:
         {"number": 8, "merged_at": "2026-01-01T00:00:00Z", "merge_commit_sha": "zzz"},
         {"number": 9, "merged_at": "2026-01-02T00:00:00Z", "merge_commit_sha": "abc"},
     ]
-    assert gh.choose_merged_pull(pulls, "abc") == 9
-    assert gh.choose_merged_pull(pulls[:2], "abc") == 8
-    assert gh.choose_merged_pull(pulls[:1], "abc") is None
-    assert gh.choose_merged_pull([], "abc") is None
+    assert failures.choose_merged_pull(pulls, "abc") == 9
+    assert failures.choose_merged_pull(pulls[:2], "abc") == 8
+    assert failures.choose_merged_pull(pulls[:1], "abc") is None
+    assert failures.choose_merged_pull([], "abc") is None
 
 
 def test_failure_goes_to_the_pr_when_there_is_one() -> None:
-    assert gh.decide_failure_report(12, [], "B") == [CommentOnIssue(12, "B")]
+    assert failures.decide_failure_report(12, [], "B") == [CommentOnIssue(12, "B")]
 
 
 def test_failure_without_a_pr_opens_or_updates_one_issue() -> None:
-    assert gh.decide_failure_report(None, [], "B") == [
-        CreateIssue(gh.FAILURE_TITLE, "B", (gh.FAILURE_LABEL,))
+    assert failures.decide_failure_report(None, [], "B") == [
+        CreateIssue(failures.FAILURE_TITLE, "B", (markers.FAILURE_LABEL,))
     ]
-    open_issue = Issue(4, gh.FAILURE_TITLE, "<!-- orgctl-apply-failure -->\nold", "open", (), BOT)
-    assert gh.decide_failure_report(None, [open_issue], "B") == [
+    open_issue = Issue(
+        4, failures.FAILURE_TITLE, "<!-- orgctl-apply-failure -->\nold", "open", (), BOT
+    )
+    assert failures.decide_failure_report(None, [open_issue], "B") == [
         UpdateIssue(4, "B"),
         CommentOnIssue(4, "B"),
     ]
@@ -429,20 +428,20 @@ def test_parse_link_header() -> None:
         '<https://api.github.com/repositories/1/issues/2/comments?page=2>; rel="next", '
         '<https://api.github.com/repositories/1/issues/2/comments?page=5>; rel="last"'
     )
-    links = gh.parse_link_header(header)
+    links = client.parse_link_header(header)
     assert links["next"].endswith("page=2")
     assert links["last"].endswith("page=5")
-    assert gh.parse_link_header(None) == {}
+    assert client.parse_link_header(None) == {}
 
 
 def test_a_green_apply_closes_only_our_failure_issues() -> None:
-    ours = Issue(4, gh.FAILURE_TITLE, "<!-- orgctl-apply-failure -->\nold", "open", (), BOT)
-    other = Issue(5, "something else", "no marker", "open", (gh.FAILURE_LABEL,))
-    assert gh.decide_failure_resolved([ours, other], "ok") == [
+    ours = Issue(4, failures.FAILURE_TITLE, "<!-- orgctl-apply-failure -->\nold", "open", (), BOT)
+    other = Issue(5, "something else", "no marker", "open", (markers.FAILURE_LABEL,))
+    assert failures.decide_failure_resolved([ours, other], "ok") == [
         CommentOnIssue(4, "ok"),
         CloseIssue(4),
     ]
-    assert gh.decide_failure_resolved([other], "ok") == []
-    text = gh.build_failure_resolved_comment("f" * 40, "https://gh/run/3")
+    assert failures.decide_failure_resolved([other], "ok") == []
+    text = failures.build_failure_resolved_comment("f" * 40, "https://gh/run/3")
     assert "`ffffffffffff`" in text
     assert "https://gh/run/3" in text

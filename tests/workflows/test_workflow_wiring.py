@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.gitops import github as gh
+from reconciler.gitops import markdown, markers
 from tests.workflows.fake_github import FakeGitHub, GitHubState
 from tests.workflows.harness import WORKFLOWS, Runner, RunResult, merge_runs
 
@@ -186,7 +186,7 @@ def pr(number: int, sha: str, fork: bool = False) -> dict[str, Any]:
 
 
 def marked(state: GitHubState, number: int, marker: str) -> list[dict[str, Any]]:
-    return [c for c in state.comments_on(number) if gh.has_marker(c["body"], marker)]
+    return [c for c in state.comments_on(number) if markers.has_marker(c["body"], marker)]
 
 
 # --------------------------------------------------------------------------- plan.yml
@@ -224,8 +224,8 @@ def test_a_long_plan_is_split_and_shrinks_back(wiring: Wiring) -> None:
     assert result.jobs["plan"].result == "success", result.output()
     parts = marked(wiring.github, 5, "orgctl-plan")
     assert len(parts) >= 3
-    assert all(len(p["body"]) <= gh.GITHUB_BODY_LIMIT for p in parts)
-    assert [gh.marker_part(p["body"], "orgctl-plan") for p in parts] == list(
+    assert all(len(p["body"]) <= markdown.GITHUB_BODY_LIMIT for p in parts)
+    assert [markers.marker_part(p["body"], "orgctl-plan") for p in parts] == list(
         range(1, len(parts) + 1)
     )
 
@@ -375,7 +375,7 @@ def test_drift_opens_updates_and_closes_one_issue(wiring: Wiring) -> None:
     (issue,) = wiring.github.issues.values()
     assert issue["state"] == "open"
     assert "create user lisi" in issue["body"]
-    assert wiring.github.labels[gh.DRIFT_LABEL]["color"]
+    assert wiring.github.labels[markers.DRIFT_LABEL]["color"]
 
     wiring.exits["plan"] = 0
     result = wiring.run("drift", "schedule")
@@ -403,7 +403,7 @@ def test_drift_error_fails_without_touching_issues(wiring: Wiring) -> None:
 
 def test_a_planted_drift_issue_is_neither_updated_nor_closed(wiring: Wiring) -> None:
     planted = wiring.github.add_issue(
-        "DingTalk has drifted", "<!-- orgctl-drift -->\nfake", [gh.DRIFT_LABEL], "mallory"
+        "DingTalk has drifted", "<!-- orgctl-drift -->\nfake", [markers.DRIFT_LABEL], "mallory"
     )
     wiring.exits["plan"] = 0
     result = wiring.run("drift", "schedule")
@@ -439,7 +439,7 @@ def test_apply_failure_reports_on_the_merged_pr(wiring: Wiring) -> None:
     assert result.jobs["apply"].result == "failure"
     assert result.jobs["apply"].step("Keep the journal").outcome == "success"
     assert result.jobs["report"].result == "success", result.output()
-    (comment,) = marked(wiring.github, 12, gh.FAILURE_MARKER)
+    (comment,) = marked(wiring.github, 12, markers.FAILURE_MARKER)
     assert "orgctl apply failed (exit 1)" in comment["body"]
 
 
@@ -448,7 +448,7 @@ def test_apply_failure_without_a_pr_opens_then_reuses_one_issue(wiring: Wiring) 
     wiring.run("apply", "workflow_dispatch")
     wiring.run("apply", "workflow_dispatch")
     (issue,) = wiring.github.issues.values()
-    assert [label["name"] for label in issue["labels"]] == [gh.FAILURE_LABEL]
+    assert [label["name"] for label in issue["labels"]] == [markers.FAILURE_LABEL]
     assert "safety rule" in issue["body"]
     assert len(wiring.github.comments_on(issue["number"])) == 1  # the second failure
 

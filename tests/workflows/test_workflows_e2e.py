@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.gitops import github as gh
+from reconciler.gitops import markers
+from reconciler.gitops.drift import DRIFT_BRANCH, DRIFT_PR_MARKER
 from reconciler.sandbox import Sandbox, serve
 from tests.workflows.fake_github import FakeGitHub, GitHubState
 from tests.workflows.harness import REPO, WORKFLOWS, Runner, RunResult, merge_runs
@@ -162,7 +163,9 @@ def assert_no_secret_leaked(result: RunResult) -> None:
 
 
 def plan_comments(world: World, number: int) -> list[dict[str, Any]]:
-    return [c for c in world.github.comments_on(number) if gh.has_marker(c["body"], "orgctl-plan")]
+    return [
+        c for c in world.github.comments_on(number) if markers.has_marker(c["body"], "orgctl-plan")
+    ]
 
 
 # --------------------------------------------------------------------------- plan.yml
@@ -262,8 +265,8 @@ def test_apply_converges_then_drift_opens_and_closes_one_issue(world: World) -> 
         assert step.outputs["exit-code"] == "2"
     (issue,) = world.github.issues.values()
     assert issue["state"] == "open"
-    assert [label["name"] for label in issue["labels"]] == [gh.DRIFT_LABEL]
-    assert gh.has_marker(issue["body"], gh.DRIFT_MARKER)
+    assert [label["name"] for label in issue["labels"]] == [markers.DRIFT_LABEL]
+    assert markers.has_marker(issue["body"], markers.DRIFT_MARKER)
     for value in raw_pii(world.workspace / "org"):
         assert value not in issue["body"]
 
@@ -290,7 +293,7 @@ def test_failed_apply_is_red_keeps_the_journal_step_and_tells_the_merged_pr(
     assert apply.step("Keep the journal").outcome == "success"  # if: always()
     assert result.jobs["report"].result == "success", output
     (comment,) = world.github.comments_on(12)
-    assert gh.has_marker(comment["body"], gh.FAILURE_MARKER)
+    assert markers.has_marker(comment["body"], markers.FAILURE_MARKER)
     assert "orgctl apply failed (exit 1)" in comment["body"]
     assert world.head_sha[:12] in comment["body"]
 
@@ -356,7 +359,7 @@ def test_the_saved_plan_artifact_holds_no_full_mobile_or_email(published) -> Non
 
 
 def drift_pulls(world: World) -> list[dict[str, Any]]:
-    return [p for p in world.github.pulls.values() if p["head"]["ref"] == gh.DRIFT_BRANCH]
+    return [p for p in world.github.pulls.values() if p["head"]["ref"] == DRIFT_BRANCH]
 
 
 def test_drift_pull_request_is_opened_once_updated_next_night_and_closed_when_drift_is_gone(
@@ -375,11 +378,11 @@ def test_drift_pull_request_is_opened_once_updated_next_night_and_closed_when_dr
     assert drift.jobs["drift"].result == "success", drift.output()
     (pull,) = drift_pulls(world)
     assert pull["state"] == "open"
-    assert gh.has_marker(pull["body"], gh.DRIFT_PR_MARKER)
+    assert markers.has_marker(pull["body"], DRIFT_PR_MARKER)
     assert f"kept from the console: person {person['userid']}: title" in pull["body"]
-    first_head = world.github.refs[f"heads/{gh.DRIFT_BRANCH}"]
-    (path,) = world.github.files_at(gh.DRIFT_BRANCH)
-    assert "title: 控制台改的职位" in world.github.files_at(gh.DRIFT_BRANCH)[path]
+    first_head = world.github.refs[f"heads/{DRIFT_BRANCH}"]
+    (path,) = world.github.files_at(DRIFT_BRANCH)
+    assert "title: 控制台改的职位" in world.github.files_at(DRIFT_BRANCH)[path]
 
     # Night 2: one more console change: the same PR, a new commit on its branch.
     world.sandbox.tenant.add_user(
@@ -393,9 +396,9 @@ def test_drift_pull_request_is_opened_once_updated_next_night_and_closed_when_dr
     assert "handmade01@xinghe.example" not in pull["body"]
     for value in raw_pii(world.workspace / "org"):
         assert value not in pull["body"]
-    assert world.github.refs[f"heads/{gh.DRIFT_BRANCH}"] != first_head
+    assert world.github.refs[f"heads/{DRIFT_BRANCH}"] != first_head
     assert len([w for w in world.github.writes() if w == ("POST", "/repos/acme/org/pulls")]) == 1
-    files = world.github.files_at(gh.DRIFT_BRANCH)
+    files = world.github.files_at(DRIFT_BRANCH)
     assert len(files) == 2  # the edited file and the new person's file
 
     # Merging the PR's files leaves no drift; the next night closes the PR and its branch.
@@ -407,6 +410,6 @@ def test_drift_pull_request_is_opened_once_updated_next_night_and_closed_when_dr
     assert drift.jobs["drift"].step("Plan (read-only DingTalk app)").outputs["exit-code"] == "0"
     assert pull["state"] == "closed"
     assert "No drift left" in world.github.comments_on(pull["number"])[-1]["body"]
-    assert f"heads/{gh.DRIFT_BRANCH}" not in world.github.refs
+    assert f"heads/{DRIFT_BRANCH}" not in world.github.refs
     (issue,) = world.github.issues.values()
     assert issue["state"] == "closed"

@@ -635,8 +635,19 @@ def _block_span(seq: CommentedSeq, index: int, lines: Sequence[str]) -> tuple[in
     dash = entry.lc.col - 2
     if start >= len(lines) or lines[start][dash : dash + 2] != "- ":
         return None
-    if index + 1 < len(seq):
-        limit = seq[index + 1].lc.line
+    return _entry_lines(
+        lines, start, dash, seq[index + 1].lc.line if index + 1 < len(seq) else None
+    )
+
+
+def _entry_lines(
+    lines: Sequence[str], start: int, dash: int, next_start: int | None
+) -> tuple[int, int]:
+    """Lines [start, end) of the entry whose dash is at (``start``, ``dash``): up to the next
+    entry's first line (``next_start``; None for the last entry: up to the first line at or
+    left of the dash), less the blank and comment lines that head the next entry."""
+    if next_start is not None:
+        limit = next_start
     else:
         limit = start + 1
         while limit < len(lines):
@@ -770,23 +781,7 @@ def _span(rows: Sequence[Sequence[Any]], index: int, lines: Sequence[str]) -> tu
     """Lines [start, end) of entry ``index`` of a block list whose entries start at
     ``rows[i][2]`` with their dash in column ``rows[i][3]`` (as `_block_span`)."""
     start, dash = rows[index][2], rows[index][3]
-    if index + 1 < len(rows):
-        limit = rows[index + 1][2]
-    else:
-        limit = start + 1
-        while limit < len(lines):
-            line = lines[limit]
-            indent = len(line) - len(line.lstrip(" "))
-            if not _blank(line) and not _comment(line) and indent <= dash:
-                break
-            limit += 1
-    end = limit
-    while end > start + 1 and (_blank(lines[end - 1]) or _comment(lines[end - 1])):
-        line = lines[end - 1]
-        if _comment(line) and len(line) - len(line.lstrip(" ")) > dash:
-            break
-        end -= 1
-    return start, end
+    return _entry_lines(lines, start, dash, rows[index + 1][2] if index + 1 < len(rows) else None)
 
 
 def _edit_entry(

@@ -4,7 +4,6 @@ apply leaves nothing to plan, and DingTalk's rules never reject a write."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -12,33 +11,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from reconciler.clock import FakeClock
 from reconciler.errors import ConfigError
 from reconciler.model import Org
-from reconciler.plan.planner import Plan, build_plan
-from reconciler.policy import TenantTraits
-from reconciler.sandbox import LENIENT, STRICT, Sandbox
-from reconciler.sandbox.profile import Profile
+from reconciler.plan.planner import build_plan
+from reconciler.sandbox import Sandbox
 from tests.apply.helpers import apply_once, make_client, plan_for, read, seed
-from tests.plan.strategies import Scenario, scenarios
-
-# Both readings of "" in user/update: a strict tenant ignores it (releases write a
-# placeholder), a lenient one clears with it (and `orgctl doctor` saved so).
-READINGS: dict[str, tuple[Profile, bool | None]] = {
-    "strict": (STRICT, None),
-    "lenient": (LENIENT, True),
-}
-
-
-def unwarned(plan: Plan, again: Plan) -> list[str]:
-    """What a second plan still does, less the clears the first plan warned "" may not do."""
-    warned = set()
-    for warning in plan.warnings:
-        userid, _, rest = warning.partition(": the YAML clears the ")
-        if rest:
-            warned.add((userid, rest.split(",")[0]))
-    return [
-        step.id
-        for step in again.steps
-        if not all((step.key, change.name) in warned for change in step.changes)
-    ]
+from tests.plan.strategies import READINGS, Scenario, left, read_as, scenarios
 
 
 def loadable(desired: Org) -> bool:
@@ -59,10 +35,7 @@ def loadable(desired: Org) -> bool:
 @given(scenario=scenarios())
 def test_apply_then_plan_is_empty(reading: str, scenario: Scenario) -> None:
     assume(loadable(scenario.desired))
-    profile, clears = READINGS[reading]
-    tenant = TenantTraits(empty_string_clears=clears)
-    policy = dataclasses.replace(scenario.policy, tenant=tenant)
-    scenario = dataclasses.replace(scenario, policy=policy)
+    scenario, profile = read_as(scenario, reading)
     clock = FakeClock()
     with Sandbox(clock=clock, qps=0, profile=profile) as sb:
         seed(sb, scenario.live)
@@ -79,8 +52,8 @@ def test_apply_then_plan_is_empty(reading: str, scenario: Scenario) -> None:
                     client, scenario.desired, clock, scenario.policy, concurrency=16
                 )
                 assert run.report.ok, [(r.step_id, r.errcode, r.message) for r in run.report.failed]
-                left = await plan_for(client, scenario.desired, scenario.policy)
-                assert unwarned(run.plan, left) == []
+                again = await plan_for(client, scenario.desired, scenario.policy)
+                assert left(run.plan, again) == []
 
         asyncio.run(check())
         assert [(w.api, w.errcode, w.body) for w in sb.writes() if w.errcode != 0] == []

@@ -16,7 +16,10 @@ from dataclasses import dataclass, replace
 from hypothesis import strategies as st
 
 from reconciler.model import ROOT, Department, DeptKey, Org, User, unkeyed
-from reconciler.policy import Policy
+from reconciler.plan.document import Plan
+from reconciler.policy import Policy, TenantTraits
+from reconciler.sandbox import LENIENT, STRICT
+from reconciler.sandbox.profile import Profile
 
 NAMES = ("甲", "乙", "丙", "丁")
 KEYS = ("a", "b", "c", "d", "e")
@@ -303,3 +306,35 @@ def handoff_scenarios(draw: st.DrawFn) -> Scenario:
         Org.of([live_department], live_users),
         Policy(prune_users=draw(st.booleans())),
     )
+
+
+# -- the two readings of "" ------------------------------------------------------------------
+
+READINGS: dict[str, tuple[Profile, bool | None]] = {
+    "strict": (STRICT, None),
+    "lenient": (LENIENT, True),
+}
+"""Both readings of "" in user/update: a strict tenant ignores it (releases write a
+placeholder), a lenient one clears with it (and `orgctl doctor` saved so)."""
+
+
+def read_as(s: Scenario, reading: str) -> tuple[Scenario, Profile]:
+    """The scenario planned for a tenant of that reading, and the tenant's profile."""
+    profile, clears = READINGS[reading]
+    tenant = TenantTraits(empty_string_clears=clears)
+    return replace(s, policy=replace(s.policy, tenant=tenant)), profile
+
+
+def left(plan: Plan, again: Plan) -> list[str]:
+    """What a second plan still does, less the clears the first plan warned "" may not do
+    (a tenant that ignores "" keeps the value; the plan says so, naming person and field)."""
+    warned = set()
+    for warning in plan.warnings:
+        userid, _, rest = warning.partition(": the YAML clears the ")
+        if rest:
+            warned.add((userid, rest.split(",")[0]))
+    return [
+        step.id
+        for step in again.steps
+        if not all((step.key, change.name) in warned for change in step.changes)
+    ]

@@ -6,7 +6,6 @@ respects `requires` — the freedom apply has when it runs a phase's steps concu
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 
 import pytest
@@ -17,12 +16,10 @@ from reconciler.errors import ConfigError
 from reconciler.model import ROOT, Org
 from reconciler.plan.diff import diff
 from reconciler.plan.planner import Plan, Step, build_plan
-from reconciler.policy import Policy, TenantTraits
-from reconciler.sandbox import LENIENT, STRICT
-from reconciler.sandbox.profile import Profile
+from reconciler.policy import Policy
 from tests.plan.builders import dept, live_dept, mobile, org, user
 from tests.plan.sim import SimDingTalk
-from tests.plan.strategies import Scenario, handoff_scenarios, scenarios
+from tests.plan.strategies import READINGS, Scenario, handoff_scenarios, left, read_as, scenarios
 
 SETTINGS = settings(
     max_examples=400,
@@ -30,35 +27,7 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
 )
 
-# Both readings of "" in user/update: a strict tenant ignores it (releases write a
-# placeholder), a lenient one clears with it (and `orgctl doctor` saved so).
-READINGS: dict[str, tuple[Profile, bool | None]] = {
-    "strict": (STRICT, None),
-    "lenient": (LENIENT, True),
-}
 each_reading = pytest.mark.parametrize("reading", list(READINGS))
-
-
-def read_as(s: Scenario, reading: str) -> tuple[Scenario, Profile]:
-    """The scenario planned for a tenant of that reading, and the sim's profile."""
-    profile, clears = READINGS[reading]
-    tenant = TenantTraits(empty_string_clears=clears)
-    return dataclasses.replace(s, policy=dataclasses.replace(s.policy, tenant=tenant)), profile
-
-
-def left(plan: Plan, again: Plan) -> list[str]:
-    """What a second plan still does, less the clears the first plan warned "" may not do
-    (a tenant that ignores "" keeps the value; the plan says so, naming person and field)."""
-    warned = set()
-    for warning in plan.warnings:
-        userid, _, rest = warning.partition(": the YAML clears the ")
-        if rest:
-            warned.add((userid, rest.split(",")[0]))
-    return [
-        step.id
-        for step in again.steps
-        if not all((step.key, change.name) in warned for change in step.changes)
-    ]
 
 
 def plan_or_skip(s: Scenario) -> Plan:

@@ -8,8 +8,9 @@ $GITHUB_OUTPUT. `uses:` steps are emulated: setup-python is a no-op; checkout in
 workspace itself is a no-op (the workspace is the checked-out repository) and one into a
 `path:` writes that commit's tree (or its `sparse-checkout` paths) there, from the
 workspace's git; every checkout is recorded with the commit it asked for. upload-artifact
-records which files it would upload. A step that installs orgctl with pip is not run (orgctl
-is installed in this venv) but recorded, with the commit checked out where it installs from,
+records which files it would upload. A local composite action (`uses: ./`, orgctl's own
+action.yml) runs step by step from the workspace's tree; its install step is not run (orgctl
+is installed in this venv) but recorded, with the commit checked out where the action sits,
 so a test can tell which tree's orgctl a job runs. Nothing here reaches beyond loopback.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -29,6 +31,13 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
+
+
+def add_action(workspace: Path) -> None:
+    """Put orgctl's composite action (action.yml and the scripts it runs) into a test
+    repository, as a checkout of this repository has it, for the workflows' `uses: ./`."""
+    shutil.copy(REPO / "action.yml", workspace / "action.yml")
+    shutil.copytree(REPO / "action", workspace / "action")
 
 
 def load_workflow(path: Path) -> dict[str, Any]:
@@ -265,6 +274,7 @@ class Checkout:
 class Install:
     commands: tuple[str, ...]
     source: Checkout | None  # the checkout whose tree pip installs orgctl from
+    via: str  # the local action (`./`) whose install step it is
 
 
 @dataclass
@@ -319,14 +329,6 @@ def _parse_output_file(path: Path) -> dict[str, str]:
 
 def _constant(value: bool) -> Callable[[], bool]:
     return lambda: value
-
-
-_PIP_INSTALL = re.compile(r"(python3? -m )?pip install \S.*")
-
-
-def _is_install_step(run: str) -> bool:
-    lines = [line.strip() for line in run.strip().splitlines() if line.strip()]
-    return bool(lines) and all(_PIP_INSTALL.fullmatch(line) for line in lines)
 
 
 @dataclass
@@ -498,15 +500,13 @@ class Runner:
                 env[k] = substitute(
                     str(v), self._contexts(needs=needs, steps=steps_ctx, env=env), functions
                 )
-            if "uses" in step:
+            if str(step.get("uses", "")).startswith("./"):
+                step_result = self._run_local_action(
+                    job_id, name, step, index, env, contexts, result
+                )
+            elif "uses" in step:
                 outcome = self._emulate_action(step, contexts, functions, artifacts, result)
                 step_result = StepResult(job_id, name, step.get("id"), outcome, env=env)
-            elif _is_install_step(step["run"]):
-                where = str(step.get("working-directory", ".")).strip("/") or "."
-                source = next((c for c in reversed(result.checkouts) if c.path == where), None)
-                commands = tuple(line.strip() for line in step["run"].strip().splitlines())
-                result.installs.append(Install(commands, source))
-                step_result = StepResult(job_id, name, step.get("id"), "success", env=env)
             else:
                 step_result = self._run_script(job_id, name, step, index, env)
             result.steps.append(step_result)
@@ -563,6 +563,85 @@ class Runner:
             artifacts[inputs.get("name", "artifact")] = files
             return "success"
         raise AssertionError(f"action {step['uses']} is not emulated by the harness")
+
+    def _run_local_action(
+        self,
+        job_id: str,
+        name: str,
+        step: dict[str, Any],
+        index: int,
+        env: dict[str, str],
+        contexts: dict[str, Any],
+        job: JobResult,
+    ) -> StepResult:
+        """A composite action from the workspace (`uses: ./`), the way the runner runs one: its
+        inputs (declared defaults, then `with:`; an undeclared input is an error, as actionlint
+        says), its steps in order with their own `steps` context and `github.action_path`, and
+        its outputs from those steps. Its setup-python is emulated like the workflow's; the
+        step that runs `action/install.sh` is recorded as an install from the checkout the
+        action sits in, not run (orgctl is installed in this venv); every other step runs."""
+        where = step["uses"].removeprefix("./").strip("/")
+        action_dir = self.workspace / where if where else self.workspace
+        spec: dict[str, Any] = yaml.safe_load((action_dir / "action.yml").read_text("utf-8"))
+        assert spec["runs"]["using"] == "composite", f"{step['uses']}: composite actions only"
+        declared: dict[str, Any] = spec.get("inputs") or {}
+        functions = self._status_functions(ok=lambda: True, failed=lambda: False)
+        inputs = {k: to_string(v.get("default", "")) for k, v in declared.items()}
+        for key, value in (step.get("with") or {}).items():
+            assert key in declared, f"{name}: input {key!r} is not defined in {step['uses']}"
+            inputs[key] = substitute(str(value), contexts, functions)
+        outer = {**contexts, "inputs": inputs}
+        outer["github"] = {**contexts["github"], "action_path": str(action_dir)}
+        steps_ctx: dict[str, Any] = {}
+        failed = False
+        inner = self._status_functions(ok=lambda: not failed, failed=lambda: failed)
+        stdout: list[str] = []
+        stderr: list[str] = []
+        for n, inner_step in enumerate(spec["runs"]["steps"]):
+            ctx = {**outer, "steps": steps_ctx}
+            label = inner_step.get("name") or inner_step.get("uses") or "run"
+            if not condition(inner_step.get("if", "success()"), ctx, inner):
+                outcome, outputs = "skipped", {}
+            elif str(inner_step.get("uses", "")).startswith("actions/setup-python"):
+                outcome, outputs = "success", {"python-path": sys.executable}
+            elif "uses" in inner_step:
+                raise AssertionError(f"{inner_step['uses']} in {step['uses']} is not emulated")
+            else:
+                step_env = dict(env)
+                for k, v in (inner_step.get("env") or {}).items():
+                    step_env[k] = substitute(str(v), {**ctx, "env": step_env}, inner)
+                if "action/install.sh" in inner_step["run"]:
+                    source = next((c for c in reversed(job.checkouts) if c.path == "."), None)
+                    lines = tuple(x.strip() for x in inner_step["run"].strip().splitlines())
+                    job.installs.append(Install(lines, source, via=step["uses"]))
+                    outcome, outputs = "success", {}
+                else:
+                    ran = self._run_script(job_id, label, inner_step, index * 100 + n, step_env)
+                    stdout.append(ran.stdout)
+                    stderr.append(ran.stderr)
+                    outcome, outputs = ran.outcome, ran.outputs
+            if inner_step.get("id"):
+                steps_ctx[inner_step["id"]] = {
+                    "outcome": outcome,
+                    "conclusion": outcome,
+                    "outputs": outputs,
+                }
+            failed = failed or outcome == "failure"
+        ctx = {**outer, "steps": steps_ctx}
+        action_outputs = {
+            k: substitute(str(v["value"]), ctx, inner)
+            for k, v in (spec.get("outputs") or {}).items()
+        }
+        return StepResult(
+            job_id,
+            name,
+            step.get("id"),
+            "failure" if failed else "success",
+            stdout="".join(stdout),
+            stderr="".join(stderr),
+            outputs=action_outputs,
+            env=env,
+        )
 
     def _export_tree(self, checkout: Checkout) -> None:
         """Write the commit's tree (only its sparse paths, if given) under `path`, fresh."""

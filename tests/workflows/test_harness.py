@@ -136,3 +136,102 @@ jobs:
     assert first.outputs == {"word": "hello"}
     assert result.jobs["second"].steps[0].stdout.strip() == "got hello"
     assert result.jobs["third"].result == "skipped"
+
+
+LOCAL_ACTION = """
+name: greeter
+inputs:
+  who:
+    default: world
+  loud:
+    default: "false"
+outputs:
+  said:
+    value: ${{ steps.say.outputs.said }}
+runs:
+  using: composite
+  steps:
+    - uses: actions/setup-python@e797f83bcb11b83ae66e0230d6156d7c80228e7c # v6.0.0
+      id: python
+    - name: Install
+      shell: bash
+      env:
+        ACTION_DIR: ${{ github.action_path }}
+      run: bash "$ACTION_DIR/action/install.sh"
+    - id: say
+      shell: bash
+      env:
+        WHO: ${{ inputs.who }}
+        PY: ${{ steps.python.outputs.python-path }}
+        HERE: ${{ github.action_path }}
+      run: |
+        test -x "$PY"
+        echo "said=hello $WHO from $(basename "$HERE")" >>"$GITHUB_OUTPUT"
+        echo "job env: $JOB_WORD"
+    - name: Only when loud
+      if: inputs.loud == 'true'
+      shell: bash
+      run: exit 7
+"""
+
+
+def local_action_run(tmp_path: Path, with_: str) -> Any:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "action.yml").write_text(LOCAL_ACTION)
+    workflow = tmp_path / "wf.yml"
+    workflow.write_text(
+        f"""
+on: push
+defaults:
+  run:
+    shell: bash
+jobs:
+  job:
+    runs-on: ubuntu-latest
+    env:
+      JOB_WORD: kept
+    outputs:
+      said: ${{{{ steps.greet.outputs.said }}}}
+    steps:
+      - uses: actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8 # v5.0.0
+      - id: greet
+        uses: ./
+{with_}
+      - run: echo "after $SAID"
+        env:
+          SAID: ${{{{ steps.greet.outputs.said }}}}
+"""
+    )
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    runner = Runner(
+        workflow,
+        workspace,
+        github={"repository": "acme/org", "run_id": 1, "sha": "0" * 40, "event_name": "push"},
+    )
+    return runner.run().jobs["job"]
+
+
+def test_a_local_composite_action_runs_with_its_inputs_outputs_and_the_job_env(tmp_path):
+    job = local_action_run(tmp_path, "        with:\n          who: ${{ github.repository }}")
+    greet = job.steps[1]
+    assert greet.outcome == "success", greet.stderr
+    assert greet.outputs == {"said": "hello acme/org from ws"}
+    assert "job env: kept" in greet.stdout
+    assert job.steps[2].stdout.strip() == "after hello acme/org from ws"
+    assert job.outputs == {"said": "hello acme/org from ws"}
+    # Its install step is recorded against the workspace's checkout, not run.
+    (install,) = job.installs
+    assert install.via == "./"
+    assert install.source == job.checkouts[0]
+
+
+def test_a_failing_step_of_the_action_fails_the_step_and_the_job(tmp_path):
+    job = local_action_run(tmp_path, "        with:\n          loud: 'true'")
+    assert [s.outcome for s in job.steps] == ["success", "failure", "skipped"]
+    assert job.result == "failure"
+
+
+def test_an_input_the_action_does_not_declare_is_an_error(tmp_path):
+    with pytest.raises(AssertionError, match="'shout' is not defined"):
+        local_action_run(tmp_path, "        with:\n          shout: x")

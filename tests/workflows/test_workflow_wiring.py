@@ -19,7 +19,7 @@ import pytest
 
 from reconciler.gitops import markdown, markers
 from tests.workflows.fake_github import FakeGitHub, GitHubState
-from tests.workflows.harness import WORKFLOWS, Runner, RunResult, merge_runs
+from tests.workflows.harness import WORKFLOWS, Runner, RunResult, add_action, merge_runs
 
 TOKEN = "ghs_wiring_token_abcdef"
 REPOSITORY = "acme/org"
@@ -136,8 +136,9 @@ def wiring(tmp_path: Path) -> Iterator[Wiring]:
     workspace = tmp_path / "repo"
     (workspace / "org").mkdir(parents=True)
     (workspace / "org" / "people.yaml").write_text("users: []\n")
+    add_action(workspace)
     subprocess.run(["git", "init", "-q", "-b", "main", str(workspace)], check=True)
-    subprocess.run(["git", "-C", str(workspace), "add", "org"], check=True)
+    subprocess.run(["git", "-C", str(workspace), "add", "org", "action.yml", "action"], check=True)
     subprocess.run(
         [
             "git",
@@ -295,11 +296,11 @@ def test_the_plan_job_runs_the_base_branch_orgctl_on_the_pr_org_as_data(wiring: 
     plan = result.jobs["plan"]
     assert plan.result == "success", result.output()
     (install,) = plan.installs
-    # orgctl and its dependencies come from the base commit, every one pinned by hash.
+    # orgctl and its dependencies come from the base commit's action (its install script
+    # pins every dependency by hash), not from anything the PR holds.
     assert install.source is not None
     assert (install.source.ref, install.source.path) == (base, ".")
-    assert install.commands[0].endswith("--require-hashes --no-deps -r requirements/runtime.txt")
-    assert "--no-deps" in install.commands[1]
+    assert (install.via, install.commands) == ("./", ('bash "$ACTION_DIR/action/install.sh"',))
     # From the PR: org/ only, into its own folder, which is what orgctl plans from.
     data = [c for c in plan.checkouts if c.ref == head]
     assert [(c.path, c.sparse) for c in data] == [("pr", ("org",))]

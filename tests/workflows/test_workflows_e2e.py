@@ -23,7 +23,7 @@ from reconciler.gitops import markers
 from reconciler.gitops.drift import DRIFT_BRANCH, DRIFT_PR_MARKER
 from reconciler.sandbox import Sandbox, serve
 from tests.workflows.fake_github import FakeGitHub, GitHubState
-from tests.workflows.harness import REPO, WORKFLOWS, Runner, RunResult, merge_runs
+from tests.workflows.harness import REPO, WORKFLOWS, Runner, RunResult, add_action, merge_runs
 
 GH_TOKEN = "ghs_fake_workflow_token_0123456789"
 REPOSITORY = "acme/org"
@@ -145,6 +145,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     workspace = tmp_path / "repo"
     workspace.mkdir()
     shutil.copytree(REPO / "org", workspace / "org")
+    add_action(workspace)
     git(workspace, "init", "-q", "-b", "main")
     git(workspace, "add", "-A")
     git(workspace, "commit", "-q", "-m", "org")

@@ -371,6 +371,7 @@ class OrgFiles:
                     return None
                 index = idents.index(edit.ident)
                 start, end = _span(same, index, lines)
+                start = _with_its_comments(lines, start, same[index][3])
                 del lines[start:end]
                 removed = end - start
                 above = lines[start - 1] if start > 0 else ""
@@ -667,6 +668,24 @@ def _entry_lines(
     return start, end
 
 
+def _with_its_comments(lines: Sequence[str], start: int, dash: int) -> int:
+    """Where an entry starting at line ``start`` begins once the comment lines written right
+    above it are counted in: comments at its dash's column that sit directly under the
+    previous entry's content say something about this entry and go when it goes. Comments
+    with a blank line or the list's key above them head a group of entries and stay."""
+    top = start
+    while top > 0 and _comment(lines[top - 1]) and _indent(lines[top - 1]) == dash:
+        top -= 1
+    if top == start or top == 0:
+        return start
+    above = lines[top - 1]
+    return top if not _blank(above) and _indent(above) > dash else start
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
 def _spaced(spans: Sequence[tuple[int, int] | None], lines: Sequence[str]) -> bool:
     """Are this list's entries separated by a blank line? (Most gaps decide.)"""
     gaps = [s[1] < len(lines) and _blank(lines[s[1]]) for s in spans[:-1] if s is not None]
@@ -730,6 +749,7 @@ def _remove(file: _File, edit: RemoveEntry) -> None:
         file.text = _rewrite(file.text, yaml, data)
         return
     start, end = block
+    start = _with_its_comments(lines, start, seq[index].lc.col - 2)
     del lines[start:end]
     # Two blank lines meeting where the entry was become one; a blank line left right under
     # `users:` or under the comment that heads the next entry goes.

@@ -210,3 +210,40 @@ def test_an_edit_of_one_file_never_parses_or_writes_the_others(tmp_path: Path) -
     assert "架构师" in (org / target).read_text(encoding="utf-8")
     assert load_desired(org)[0].users["lisi"].title == "架构师"
     assert load_desired(org)[0].users["zhaolei"].title == ""
+
+
+TIGHT = """\
+users:
+  # 平台部
+  - userid: a
+    name: A
+  # leaves in March
+  # (kept on until the handover)
+  - userid: b
+    name: B
+  - userid: c
+    name: C
+"""
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        # A flow-style list in the same file: the round-trip path, not the line patch.
+        "departments: [{key: eng, name: 研发, parent: root}]\n",
+    ],
+)
+def test_a_comment_written_right_above_a_removed_entry_goes_with_it(
+    tmp_path: Path, header: str
+) -> None:
+    files = tree(tmp_path, **{"eng.yaml": header + TIGHT})
+    files.apply([RemoveEntry("users", "b")])
+    text = files.changed()["eng.yaml"]
+    assert text == header + TIGHT.replace(
+        "  # leaves in March\n  # (kept on until the handover)\n  - userid: b\n    name: B\n", ""
+    )
+    # A comment under the list's key (or under a blank line) heads a group: it stays.
+    files.apply([RemoveEntry("users", "a")])
+    left = header + "users:\n  # 平台部\n  - userid: c\n    name: C\n"
+    assert files.changed()["eng.yaml"] == left

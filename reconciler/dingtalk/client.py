@@ -116,7 +116,13 @@ class DingTalkClient:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         rng: random.Random | None = None,
         max_requeues: int = MAX_REQUEUES,
+        hold_after_throttle: bool = True,
     ) -> None:
+        """``max_requeues``: how often a call DingTalk throttled (90018, not run) is sent again
+        before its ThrottledError is raised. ``hold_after_throttle``: whether a throttled answer
+        that names a wait (an IP ban) holds every later call back until it has passed; False
+        for a probe that counts throttled answers (doctor's burst) instead of waiting them out.
+        """
         if max_tries < 1:
             raise ValueError("max_tries must be at least 1")
         if max_in_flight < 1:
@@ -129,6 +135,7 @@ class DingTalkClient:
         self.clock = clock
         self.max_tries = max_tries
         self.max_requeues = max_requeues
+        self.hold_after_throttle = hold_after_throttle
         self.max_in_flight = max_in_flight
         self.calls_made: Counter[str] = Counter()
         self._rng = rng if rng is not None else random.Random()
@@ -296,7 +303,7 @@ class DingTalkClient:
         raise TerminalError(api, None, what)
 
     def _after_throttle(self, api: str, error: ThrottledError) -> None:
-        if error.wait > 0:
+        if error.wait > 0 and self.hold_after_throttle:
             self._banned_until = max(self._banned_until, self.clock.monotonic() + error.wait)
 
     async def _wait_out_ip_ban(self) -> None:

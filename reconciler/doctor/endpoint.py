@@ -12,7 +12,6 @@ import httpx
 from reconciler.clock import Clock
 from reconciler.dingtalk import DingTalkClient
 from reconciler.dingtalk.client import MAX_REQUEUES
-from reconciler.errors import ThrottledError
 
 
 class Timings:
@@ -37,15 +36,6 @@ class _TimedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
-
-
-class _BurstClient(DingTalkClient):
-    """A client that takes a throttled answer as an answer: it does not hold the API back a
-    second (as `DingTalkClient` does after a 90018), so every call of a wave leaves when it
-    is sent. The tests' sliding-window verdict fails if this stops taking effect."""
-
-    def _after_throttle(self, api: str, error: ThrottledError) -> None:
-        pass
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,8 +65,7 @@ class Endpoint:
         if timings is not None:
             inner = transport if transport is not None else httpx.AsyncHTTPTransport()
             transport = _TimedTransport(inner, self.clock, timings)
-        kind = _BurstClient if burst else DingTalkClient
-        return kind(
+        return DingTalkClient(
             app_key=self.app_key,
             app_secret=self.app_secret if app_secret is None else app_secret,
             base_url=self.base_url,
@@ -84,6 +73,8 @@ class Endpoint:
             clock=self.clock,
             qps=qps,
             max_tries=max_tries,
-            # The burst counts throttled answers: a throttled call is an answer, not resent.
+            # The burst counts throttled answers: a throttled call is an answer, not resent,
+            # and a ban's wait does not hold later calls back: doctor reports it instead.
             max_requeues=1 if burst else MAX_REQUEUES,
+            hold_after_throttle=not burst,
         )

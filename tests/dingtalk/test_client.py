@@ -293,6 +293,23 @@ def test_an_ip_ban_is_waited_out(fake: FakeDingTalk, clock: FakeClock):
     assert sum(clock.sleeps) < 302.0
 
 
+def test_a_probe_client_counts_an_ip_ban_instead_of_waiting_it_out(
+    fake: FakeDingTalk, clock: FakeClock
+):
+    # doctor's burst: a throttled answer is what it measures, not something to sit out.
+    fake.script(LIST, {"status": 1111, "wait": 5, "source": "x5", "punish": "deny", "uuid": "u"})
+    client = make_client(fake, clock, max_tries=1, max_requeues=1, hold_after_throttle=False)
+
+    async def twice(c: DingTalkClient) -> None:
+        with pytest.raises(ThrottledError):
+            await c.list_users_page(2)
+        await c.list_users_page(2)  # the next call leaves at once
+
+    run(client, twice)
+    assert len(fake.calls(LIST)) == 2
+    assert sum(clock.sleeps) < 1.0
+
+
 def test_an_html_gateway_page_is_treated_as_a_throttle(fake: FakeDingTalk, clock: FakeClock):
     fake.script(LIST, httpx.Response(200, text="<html>访问被拒绝</html>"))
     users, _ = run(make_client(fake, clock), lambda c: c.list_users_page(2))

@@ -1,8 +1,8 @@
 """An in-memory DingTalk at the client's method level, and hand-made plans, for executor tests.
 
-`FakeDirectory` enforces the directory rules apply must respect (parent exists, unique sibling
-names, unique mobile/email, non-empty departments cannot be deleted, managers are members, no
-cycles) with DingTalk's errcodes, logs every write, and lets a test inject a fault per call:
+`FakeDirectory` asks DingTalk's rulebook (`reconciler.sandbox.rules`, the one the sandbox and
+the property-test simulator ask) before every write, so it refuses what they refuse with the
+same errcodes; it logs every write and lets a test inject a fault per call:
 raise before the write (not applied) or after it (applied, but the caller never hears). The
 sandbox is the full emulation over HTTP; this fake makes exact fault sequences easy.
 """
@@ -19,6 +19,8 @@ from reconciler.model import Department, Org, User, unkeyed
 from reconciler.plan.diff import FieldChange
 from reconciler.plan.document import Plan
 from reconciler.plan.steps import Phase, Step, StepBody
+from reconciler.sandbox import rules
+from reconciler.sandbox.errors import ApiError
 
 
 def step(
@@ -170,18 +172,53 @@ class FakeDirectory:
     def _children(self, dept_id: int) -> list[int]:
         return [i for i, d in self.depts.items() if d["parent_id"] == dept_id]
 
-    def _sibling_named(self, parent_id: int, name: str, other_than: int | None = None) -> bool:
-        return any(
-            d["name"] == name and i != other_than
-            for i, d in self.depts.items()
-            if d["parent_id"] == parent_id
+    @staticmethod
+    def _checked(api: str, check: Callable[[], object]) -> None:
+        """Run a rulebook check; its refusal as the client would raise it."""
+        try:
+            check()
+        except ApiError as error:
+            raise terminal(api, error.errcode, error.errmsg) from None
+
+    # -- the rulebook's Directory
+
+    def dept_exists(self, dept_id: int) -> bool:
+        return dept_id == rules.ROOT_DEPT_ID or dept_id in self.depts
+
+    def dept_name(self, dept_id: int) -> str:
+        return str(self.depts[dept_id]["name"])
+
+    def parent_of(self, dept_id: int) -> int | None:
+        dept = self.depts.get(dept_id)
+        return None if dept is None else int(dept["parent_id"])
+
+    def sibling_named(self, parent_id: int, name: str) -> int | None:
+        for dept_id in self._children(parent_id):
+            if self.depts[dept_id]["name"] == name:
+                return dept_id
+        return None
+
+    def has_children(self, dept_id: int) -> bool:
+        return bool(self._children(dept_id))
+
+    def has_members(self, dept_id: int) -> bool:
+        return bool(self.members(dept_id)) or any(
+            self.has_members(child) for child in self._children(dept_id)
         )
 
-    def _members(self, dept_id: int) -> list[str]:
+    def members(self, dept_id: int) -> list[str]:
         return [u for u, d in self.users.items() if dept_id in d["dept_id_list"]]
 
-    def _exists(self, dept_id: int) -> bool:
-        return dept_id == 1 or dept_id in self.depts
+    def user_exists(self, userid: str) -> bool:
+        return userid in self.users
+
+    def holder(self, field: rules.UniqueField, value: str) -> str | None:
+        want = rules.unique_key(field, value)
+        for userid, user in self.users.items():
+            held = user.get(field)
+            if held and rules.unique_key(field, str(held)) == want:
+                return userid
+        return None
 
     # ------------------------------------------------------------------ writes
 
@@ -196,10 +233,7 @@ class FakeDirectory:
         api = "department/create"
 
         def apply() -> int:
-            if not self._exists(parent_id):
-                raise terminal(api, 60004)
-            if self._sibling_named(parent_id, name):
-                raise terminal(api, 60021)
+            self._checked(api, lambda: rules.check_create_department(self, name, parent_id))
             new_id = self.add_department(name, parent_id, key=source_identifier, order=order or 0)
             return new_id
 
@@ -210,27 +244,16 @@ class FakeDirectory:
         api = "department/update"
 
         def apply() -> None:
-            if dept_id == 1:
-                raise terminal(api, 60018)
-            if dept_id not in self.depts:
-                raise terminal(api, 60003)
+            self._checked(
+                api,
+                lambda: rules.check_update_department(
+                    self, dept_id, fields.get("name"), fields.get("parent_id")
+                ),
+            )
             dept = self.depts[dept_id]
-            parent_id = fields.get("parent_id", dept["parent_id"])
-            name = fields.get("name", dept["name"])
-            if not self._exists(parent_id):
-                raise terminal(api, 60004)
-            walk = parent_id
-            while walk != 1:
-                if walk == dept_id:
-                    raise terminal(api, 60010)
-                walk = self.depts[walk]["parent_id"]
-            if self._sibling_named(parent_id, name, other_than=dept_id):
-                raise terminal(api, 60021)
             managers = fields.get("managers")
-            if managers is not None and any(
-                dept_id not in self.users.get(m, {}).get("dept_id_list", []) for m in managers
-            ):
-                raise terminal(api, 40031, "不存在的userId")
+            if managers is not None:
+                self._checked(api, lambda: rules.check_managers(self, dept_id, managers))
             for k, v in fields.items():
                 if k == "managers":
                     dept["dept_manager_userid_list"] = list(v)
@@ -243,14 +266,7 @@ class FakeDirectory:
         api = "department/delete"
 
         def apply() -> None:
-            if dept_id == 1:
-                raise terminal(api, 60007)
-            if dept_id not in self.depts:
-                raise terminal(api, 60003)
-            if self._children(dept_id):
-                raise terminal(api, 60006)
-            if self._members(dept_id):
-                raise terminal(api, 60005)
+            self._checked(api, lambda: rules.check_delete_department(self, dept_id))
             del self.depts[dept_id]
 
         await self._write(api, dept_id, apply)
@@ -260,18 +276,19 @@ class FakeDirectory:
         userid = str(fields["userid"])
 
         def apply() -> str:
-            if userid in self.users:
-                raise terminal(api, 60102)
-            if any(u["mobile"] == fields["mobile"] for u in self.users.values()):
-                raise terminal(api, 60104, f"手机号码{fields['mobile']}在公司中已存在")
-            email = fields.get("email")
-            if email and any(u.get("email") == email for u in self.users.values()):
-                raise terminal(api, 60106)
-            if not all(self._exists(d) for d in fields["dept_id_list"]):
-                raise terminal(api, 60003)
-            manager = fields.get("manager_userid")
-            if manager and manager not in self.users:
-                raise terminal(api, 60128)
+            self._checked(
+                api,
+                lambda: rules.check_create_user(
+                    self,
+                    userid,
+                    str(fields["name"]),
+                    str(fields["mobile"]),
+                    list(fields["dept_id_list"]),
+                    email=fields.get("email"),
+                    telephone=fields.get("telephone"),
+                    manager=fields.get("manager_userid"),
+                ),
+            )
             self.users[userid] = {**fields, "dept_id_list": list(fields["dept_id_list"])}
             return userid
 
@@ -282,17 +299,21 @@ class FakeDirectory:
         api = "user/update"
 
         def apply() -> None:
-            if userid not in self.users:
-                raise terminal(api, 60121)
-            if "mobile" in fields:
+            self._checked(api, lambda: rules.require_user(self, userid))
+            if "mobile" in fields:  # not through the API: the person is replaced instead
                 raise terminal(api, 41054)
-            email = fields.get("email")
-            if email and any(u.get("email") == email for k, u in self.users.items() if k != userid):
-                raise terminal(api, 60106)
-            if "dept_id_list" in fields and not all(
-                self._exists(d) for d in fields["dept_id_list"]
-            ):
-                raise terminal(api, 60003)
+            self._checked(
+                api,
+                lambda: rules.check_update_user(
+                    self,
+                    userid,
+                    name=fields.get("name"),
+                    dept_ids=fields.get("dept_id_list"),
+                    email=fields.get("email"),
+                    telephone=fields.get("telephone"),
+                    manager=fields.get("manager_userid"),
+                ),
+            )
             self.users[userid].update(fields)
 
         await self._write(api, {"userid": userid, **fields}, apply)
@@ -301,8 +322,7 @@ class FakeDirectory:
         api = "user/delete"
 
         def apply() -> None:
-            if userid not in self.users:
-                raise terminal(api, 60121)
+            self._checked(api, lambda: rules.check_delete_user(self, userid))
             del self.users[userid]
             for dept in self.depts.values():
                 if userid in dept["dept_manager_userid_list"]:

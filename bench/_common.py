@@ -170,5 +170,21 @@ def per_thousand(part: float, whole: float) -> float:
     return 1000.0 * part / whole if whole else 0.0
 
 
+def competitor_row(seen: dict[str, float], columns: int) -> str:
+    """The results table's row for the other process of a competing run: its rate, what it
+    sent and how often it was refused, in the calls and 90018 columns of a ``columns``-wide
+    table."""
+    sent, refused = int(seen["sent"]), int(seen["refused"])
+    cells = [
+        f"└ the other process, {seen['per_api_per_second']:.1f} calls/s per API",
+        "",
+        "",
+        str(sent),
+        f"{per_thousand(refused, sent):.1f}",
+    ]
+    cells += [""] * (columns - len(cells))
+    return "| " + " | ".join(cells) + " |"
+
+
 def describe_machine() -> str:
     return f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"

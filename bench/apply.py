@@ -33,7 +33,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import Server, competing, describe_machine, per_thousand, served
+from _common import Server, competing, competitor_row, describe_machine, per_thousand, served
 
 from reconciler.apply.executor import (
     DEFAULT_CONCURRENCY,
@@ -364,12 +364,7 @@ def main() -> None:
             f"{len(run.report.failed)} | {'yes' if run.converged else 'NO'} |"
         )
         if run.competitor:
-            seen = run.competitor
-            sent, refused = int(seen["sent"]), int(seen["refused"])
-            print(
-                f"| └ the other process, {seen['per_api_per_second']:.1f} calls/s per API | | | "
-                f"{sent} | {per_thousand(refused, sent):.1f} | | | | |"
-            )
+            print(competitor_row(run.competitor, 9))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import Server, competing, describe_machine, per_thousand, served
+from _common import Server, competing, competitor_row, describe_machine, per_thousand, served
 
 from reconciler.clock import FakeClock
 from reconciler.dingtalk import DingTalkClient
@@ -196,12 +196,7 @@ def main() -> None:
             f"| {per_thousand(run.throttles, total):.1f} | {peak} | {run.cpu:.1f} s |"
         )
         if run.competitor:
-            seen = run.competitor
-            sent, refused = int(seen["sent"]), int(seen["refused"])
-            print(
-                f"| └ the other process, {seen['per_api_per_second']:.1f} calls/s per API | | | "
-                f"{sent} | {per_thousand(refused, sent):.1f} | | |"
-            )
+            print(competitor_row(run.competitor, 7))
 
 
 if __name__ == "__main__":

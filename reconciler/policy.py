@@ -47,6 +47,20 @@ class TenantTraits:
     """How the 20 QPS per API is counted: a sliding window or a token bucket."""
 
 
+NoticeLang = Literal["zh", "en"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notify:
+    """The ``notify:`` section: work notices (工作通知) about people an apply changed."""
+
+    agent_id: int
+    """The AgentID of the DingTalk app that sends them."""
+    advance_days: int | None = None
+    """Also tell the managers this many days before a person's ``leaves_on``."""
+    lang: NoticeLang = "zh"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     prune_users: bool = False
@@ -69,6 +83,8 @@ class Policy:
     ~380 000 people at ~170 bytes each. Memory grows ~15 times the YAML's size."""
     require_ci: bool = False
     """``apply.require_ci``: `orgctl apply` to a real tenant runs only in CI (or --local)."""
+    notify: Notify | None = None
+    """Work notices after an apply; None: none are sent."""
 
 
 DEFAULT_POLICY = Policy()

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass, field
+from typing import Any
 
 from reconciler.desired.locate import describe, problem_at
 from reconciler.desired.schema import schema_errors
 from reconciler.desired.yamlsafe import Document
 from reconciler.errors import Problem
-from reconciler.policy import DEFAULT_POLICY, Policy, Safety, TenantTraits
+from reconciler.policy import DEFAULT_POLICY, Notify, Policy, Safety, TenantTraits
 
 
 @dataclass(slots=True)
@@ -97,6 +98,18 @@ def read_policy(
             if "org_files_mb" in limits
             else DEFAULT_POLICY.max_org_bytes
         ),
+        notify=_notify(data.get("notify")),
+    )
+
+
+def _notify(section: dict[str, Any] | None) -> Notify | None:
+    """The ``notify:`` section (the schema checked its keys and types), or None."""
+    if not section:
+        return None
+    return Notify(
+        agent_id=section["agent_id"],
+        advance_days=section.get("advance_days"),
+        lang=section.get("lang", "zh"),
     )
 
 

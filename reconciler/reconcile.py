@@ -23,10 +23,18 @@ from reconciler.errors import InputError, StalePlanError, UnsafePlanError
 from reconciler.live.snapshot import Progress, read_live
 from reconciler.live.target import Target
 from reconciler.model import Org, UserId
+from reconciler.notify.compose import (
+    applied_changes,
+    batches,
+    deleted_people,
+    notices,
+    people_to_look_up,
+)
+from reconciler.notify.deliver import BatchOutcome, NoticeReport, deliver, lookup_managers
 from reconciler.plan.document import Plan
 from reconciler.plan.planner import build_plan
 from reconciler.plan.safety import Violation, check_safety
-from reconciler.policy import Policy
+from reconciler.policy import Notify, Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,9 @@ class ApplyResult:
     report: ApplyReport | None
     """None when there was nothing to do."""
     journal: Path | None = None
+    notices: NoticeReport | None = None
+    """The work notices sent after the steps; None when none were to be sent (no ``notify:``
+    in the policy, ``--no-notify``, nothing applied). Never changes the exit code."""
 
 
 def managers_to_read(desired: Org) -> list[UserId]:
@@ -118,6 +129,7 @@ async def run_apply(
     progress: Callable[[int], AbstractContextManager[Callable[[StepEvent], None]]] | None = None,
     local: bool = False,
     env: Mapping[str, str] | None = None,
+    notify: bool = True,
 ) -> ApplyResult:
     """`orgctl apply`: under the tenant lock, read and plan; with ``saved``, go on only if
     the fresh steps are the saved ones; hand the plan to ``on_plan`` (to show it); refuse an
@@ -127,6 +139,10 @@ async def run_apply(
 
     The policy's ``apply.require_ci`` refuses a real tenant outside CI (``env``, default the
     process environment) unless ``local``.
+
+    With ``notify:`` in the policy (and ``notify`` true), the managers of the people the steps
+    deleted, re-created or moved get a work notice afterwards (`reconciler.notify`); what was
+    sent and what failed is in the result and the journal, never in the exit code.
 
     Raises StalePlanError (exit 4), UnsafePlanError (exit 3), InputError when not confirmed,
     TargetError (outside CI), LockedError, ConfigError, SnapshotError; nothing is written in
@@ -153,6 +169,13 @@ async def run_apply(
             return ApplyResult(result, None)
         if not confirm(result):
             raise InputError("not applied: confirmation declined")
+        settings = result.policy.notify if notify else None
+        managers: dict[UserId, UserId | None] = {}
+        lookup_errors: tuple[str, ...] = ()
+        if settings is not None:
+            # Before the writes: a deleted person's manager cannot be read afterwards.
+            wanted = people_to_look_up(plan, result.live)
+            managers, lookup_errors = await lookup_managers(target.client, wanted)
         with Journal.open(target.state_dir, target.tenant_id, clock=clock) as journal:
             journal.write(
                 "plan",
@@ -173,7 +196,59 @@ async def run_apply(
                     concurrency=concurrency,
                     on_event=on_event,
                 )
-        return ApplyResult(result, report, journal.path)
+            sent = None
+            if settings is not None:
+                try:
+                    sent = await _send_notices(
+                        settings, result, report, target.client, managers, lookup_errors, journal
+                    )
+                except Exception as error:
+                    # A courtesy must never fail a plan whose writes are done (nor hide it).
+                    journal.write("notice_error", error=str(error))
+                    sent = NoticeReport((), (*lookup_errors, f"notices not sent: {error}"))
+        return ApplyResult(result, report, journal.path, sent)
+
+
+async def _send_notices(
+    settings: Notify,
+    result: PlanResult,
+    report: ApplyReport,
+    client: DingTalkClient,
+    managers: Mapping[UserId, UserId | None],
+    lookup_errors: tuple[str, ...],
+    journal: Journal,
+) -> NoticeReport:
+    """Tell the managers (`reconciler.notify`), journaling every change and every call."""
+    changes = applied_changes(result.plan, report, result.live, result.desired, managers)
+    heard = notices(changes, excluded=deleted_people(result.plan, report))
+    for change in changes:
+        journal.write(
+            "notice_change",
+            kind=str(change.kind),
+            userid=change.userid,
+            name=change.name,
+            departments=list(change.departments),
+            joined=list(change.joined) or None,
+            recipients=sorted(r for r in change.recipients if r in heard),
+        )
+    for error in lookup_errors:
+        journal.write("notice_lookup_failed", error=error)
+
+    def record(outcome: BatchOutcome) -> None:
+        journal.write(
+            "notice",
+            recipients=list(outcome.recipients),
+            task_id=outcome.task_id,
+            errcode=outcome.errcode,
+            error=outcome.error or None,
+            hint=outcome.hint or None,
+            undelivered=[f"{u.userid}: {u.reason}" for u in outcome.undelivered] or None,
+        )
+
+    outcomes = await deliver(
+        client, settings.agent_id, batches(heard, settings.lang), on_outcome=record
+    )
+    return NoticeReport(outcomes, lookup_errors)
 
 
 __all__ = [

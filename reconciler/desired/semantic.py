@@ -269,6 +269,16 @@ class Semantics:
                             f"protected user {userid!r} is not defined in any org file",
                         )
                     )
+        holding = ref.holding
+        if holding is not None and self.declared.complete and holding not in self.declared.keys:
+            self.problems.append(
+                problem_at(
+                    document,
+                    ("lifecycle", "holding_department"),
+                    f"unknown department {holding!r}; the holding department must be "
+                    "defined in an org file",
+                )
+            )
         if not ref.unmanaged:
             return
         paths = _department_paths(departments)

@@ -11,6 +11,7 @@ from reconciler.desired.load import load_desired
 from reconciler.errors import ConfigError
 from reconciler.live.dump import dump_org
 from reconciler.model import Org, User
+from reconciler.policy import Lifecycle
 from tests.desired.conftest import problems_of
 
 USER = (
@@ -85,3 +86,29 @@ def test_dump_keeps_leaves_on_and_reads_back(write_org):
     assert "leaves_on: '2026-12-01'" in people
     org, _ = load_desired(write_org({"u.yaml": people}))
     assert org.users["a"].leaves_on == datetime.date(2026, 12, 1)
+
+
+def test_the_lifecycle_policy_is_read_and_its_holding_department_must_exist(write_org):
+    org_dir = write_org(
+        {
+            "u.yaml": "departments:\n  - {key: hold, name: 过渡, parent: root}\n" + USER,
+            "orgctl.yaml": "lifecycle:\n  holding_department: hold\n  hold_days: 7\n"
+            "  pending_invitations: {max_age_days: 30, action: delete}\n",
+        }
+    )
+    _, policy = load_desired(org_dir)
+    assert policy.lifecycle == Lifecycle(
+        holding_department="hold",
+        hold_days=7,
+        invitation_max_days=30,
+        stale_invitations="delete",
+    )
+    (org_dir / "orgctl.yaml").write_text(
+        "lifecycle:\n  holding_department: leavers\n  hold_days: 7\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_desired(org_dir)
+    assert problems_of(caught.value) == [
+        "org/orgctl.yaml:2:23: lifecycle.holding_department: unknown department 'leavers'; "
+        "the holding department must be defined in an org file"
+    ]

@@ -17,6 +17,7 @@ from pathlib import Path
 from reconciler.apply.executor import DEFAULT_CONCURRENCY, ApplyReport, StepEvent, apply_plan
 from reconciler.apply.journal import Journal
 from reconciler.apply.lock import TenantLock, check_apply_place
+from reconciler.clock import local_date
 from reconciler.desired.load import load_desired
 from reconciler.dingtalk import DingTalkClient
 from reconciler.errors import InputError, StalePlanError, UnsafePlanError
@@ -80,7 +81,10 @@ async def make_plan(
     desired, policy = load_desired(org_dir)
     client.set_qps(policy.qps)  # rate_limit.qps: the client was made before the policy was read
     live = await read_live(client, progress=progress, read_managers=managers_to_read(desired))
-    plan = build_plan(desired, live, policy)
+    # Which day it is for the org decides whose leaves_on has come: the injected clock, in
+    # the policy's time zone (23:30 UTC is already tomorrow in Shanghai).
+    today = local_date(client.clock.now(), policy.timezone)
+    plan = build_plan(desired, live, policy, today=today)
     violations = tuple(check_safety(plan, policy, force=force))
     return PlanResult(plan, violations, desired, live, policy)
 

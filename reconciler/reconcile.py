@@ -8,6 +8,7 @@ writes; everything in between (`build_plan`, `check_safety`, the digest comparis
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -25,9 +26,12 @@ from reconciler.live.snapshot import Progress, read_live
 from reconciler.live.target import Target
 from reconciler.model import Org, UserId
 from reconciler.notify.compose import (
+    PersonChange,
     applied_changes,
     batches,
     deleted_people,
+    due_people,
+    leaving_on_notice_day,
     notices,
     people_to_look_up,
 )
@@ -238,29 +242,99 @@ async def _send_notices(
     for error in lookup_errors:
         journal.write("notice_lookup_failed", error=error)
 
-    def record(outcome: BatchOutcome) -> None:
-        journal.write(
-            "notice",
-            recipients=list(outcome.recipients),
-            task_id=outcome.task_id,
-            errcode=outcome.errcode,
-            error=outcome.error or None,
-            hint=outcome.hint or None,
-            undelivered=[f"{u.userid}: {u.reason}" for u in outcome.undelivered] or None,
-        )
-
     outcomes = await deliver(
-        client, settings.agent_id, batches(heard, settings.lang), on_outcome=record
+        client,
+        settings.agent_id,
+        batches(heard, settings.lang),
+        on_outcome=lambda outcome: _journal_notice(journal, outcome),
     )
     return NoticeReport(outcomes, lookup_errors)
 
 
+@dataclass(frozen=True, slots=True)
+class DueResult:
+    """What `orgctl notify due` did on ``today``."""
+
+    today: datetime.date
+    changes: tuple[PersonChange, ...]
+    """The leavers whose advance notice was due, with everyone who heard of them."""
+    notices: NoticeReport | None
+    """None on a dry run or when nobody was due."""
+    journal: Path | None = None
+    configured: bool = True
+    """False: orgctl.yaml sets no ``notify.advance_days`` (nothing was read or sent)."""
+
+
+async def run_notify_due(
+    org_dir: Path, target: Target, *, today: datetime.date | None = None, dry_run: bool = False
+) -> DueResult:
+    """`orgctl notify due`: tell the managers of everyone whose ``leaves_on`` is
+    ``notify.advance_days`` after today (the org's day; ``today`` overrides it, to catch up a
+    missed day). Reads DingTalk only when someone is due. Meant to run once a day (the nightly
+    job): each leaver is due on exactly one day, so a daily run announces them once, and a
+    second run the same day sends the same text again, which DingTalk does not deliver twice
+    the same day (reported as "already got this notice today", not as a failure).
+
+    Without ``notify.advance_days`` in orgctl.yaml it does nothing (``configured`` false), so
+    one nightly job fits every org repository. Raises ConfigError, SnapshotError.
+    """
+    desired, policy = load_desired(org_dir)
+    settings = policy.notify
+    client = target.client
+    if settings is None or settings.advance_days is None:
+        return DueResult(
+            today or local_date(client.clock.now(), policy.timezone), (), None, None, False
+        )
+    client.set_qps(policy.qps)
+    day = today or local_date(client.clock.now(), policy.timezone)
+    leavers = due_people(desired, day, settings.advance_days)
+    if not leavers:
+        return DueResult(day, (), None)
+    live = await read_live(client, read_managers=[*managers_to_read(desired), *leavers])
+    changes = tuple(leaving_on_notice_day(desired, live, day, settings.advance_days))
+    if dry_run:
+        return DueResult(day, changes, None)
+    heard = notices(changes)
+    with Journal.open(target.state_dir, target.tenant_id, clock=client.clock) as journal:
+        journal.write("notify_due", target=target.description, day=day.isoformat())
+        for change in changes:
+            journal.write(
+                "notice_change",
+                kind=str(change.kind),
+                userid=change.userid,
+                name=change.name,
+                leaves_on=change.on.isoformat() if change.on else None,
+                recipients=sorted(r for r in change.recipients if r in heard),
+            )
+        outcomes = await deliver(
+            client,
+            settings.agent_id,
+            batches(heard, settings.lang),
+            on_outcome=lambda outcome: _journal_notice(journal, outcome),
+        )
+    return DueResult(day, changes, NoticeReport(outcomes), journal.path)
+
+
+def _journal_notice(journal: Journal, outcome: BatchOutcome) -> None:
+    journal.write(
+        "notice",
+        recipients=list(outcome.recipients),
+        task_id=outcome.task_id,
+        errcode=outcome.errcode,
+        error=outcome.error or None,
+        hint=outcome.hint or None,
+        undelivered=[f"{u.userid}: {u.reason}" for u in outcome.undelivered] or None,
+    )
+
+
 __all__ = [
     "ApplyResult",
+    "DueResult",
     "PlanResult",
     "check_reviewed",
     "make_plan",
     "managers_to_read",
     "read_saved_plan",
     "run_apply",
+    "run_notify_due",
 ]

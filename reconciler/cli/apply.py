@@ -32,9 +32,9 @@ from reconciler.cli.app import (
     reported,
     wants_color,
 )
+from reconciler.cli.notify import notice_lines
 from reconciler.errors import InputError
 from reconciler.live.target import Target, open_target
-from reconciler.notify.deliver import NoticeReport
 from reconciler.plan.document import Plan
 from reconciler.plan.render import render_text
 from reconciler.plan.safety import Violation
@@ -136,7 +136,7 @@ async def _apply(
         return 0
     out(_report(applied.report))
     if applied.notices is not None:
-        out(_notices(applied.notices))
+        out(notice_lines(applied.notices, "the apply's result does not depend on them"))
     out(f"journal: {applied.journal}")
     return applied.report.exit_code
 
@@ -256,23 +256,4 @@ def _report(report: ApplyReport) -> str:
             "Re-run `orgctl apply` after fixing the causes: it re-reads DingTalk and "
             "plans only what is still missing."
         )
-    return "\n".join(lines)
-
-
-def _notices(report: NoticeReport) -> str:
-    """What the work notices did; a failure here is shown, never turned into an exit code."""
-    people = sum(len(o.recipients) for o in report.sent)
-    if not report.outcomes and not report.lookup_errors:
-        return "Notices: nobody to tell."
-    lines = [
-        f"Notices: {len(report.sent)} sent to {people} people, {len(report.failed)} failed "
-        "(the apply's result does not depend on them)."
-    ]
-    for outcome in report.failed:
-        who = ", ".join(outcome.recipients)
-        lines.append(f"  FAILED   notice to {who}: {scrub(outcome.error)}")  # errcode, hint
-    for person in report.undelivered:
-        lines.append(f"  NOT SENT {person.userid}: {person.reason}")
-    for error in report.lookup_errors:
-        lines.append(f"  WARNING  {scrub(error)}")
     return "\n".join(lines)

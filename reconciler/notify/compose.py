@@ -167,6 +167,43 @@ def applied_changes(
     return changes
 
 
+def leaving_on_notice_day(
+    desired: Org, live: Org, today: dt.date, advance_days: int
+) -> list[PersonChange]:
+    """People whose ``leaves_on`` is exactly ``advance_days`` after ``today`` (the org's
+    day), told to their manager and their departments' managers (the YAML's where it sets
+    them, else as they are in DingTalk). Exactly that day, never a window: run daily, each
+    leaver is announced once; a re-run the same day sends the same text, which DingTalk
+    delivers to a person once a day (143106)."""
+    due = today + dt.timedelta(days=advance_days)
+    changes = []
+    for userid, want in sorted(desired.users.items()):
+        if want.leaves_on != due:
+            continue
+        have = live.users.get(userid)
+        manager = want.manager or (have.manager if have else None)
+        recipients = {manager} if manager else set()
+        for key in want.departments:
+            recipients.update(_managers_after(key, live, desired))
+        changes.append(
+            PersonChange(
+                ChangeKind.LEAVING,
+                userid,
+                want.name,
+                departments=_paths(want.departments, live, desired),
+                recipients=frozenset(recipients),
+                on=due,
+            )
+        )
+    return changes
+
+
+def due_people(desired: Org, today: dt.date, advance_days: int) -> list[UserId]:
+    """Whose advance notice is due ``today`` (to read their live manager before telling)."""
+    due = today + dt.timedelta(days=advance_days)
+    return sorted(u for u, want in desired.users.items() if want.leaves_on == due)
+
+
 def deleted_people(plan: Plan, report: ApplyReport) -> frozenset[UserId]:
     """People the apply deleted and did not re-create: told nothing."""
     done = {r.step_id for r in report.results if r.outcome is Outcome.DONE}
@@ -324,6 +361,8 @@ __all__ = [
     "applied_changes",
     "batches",
     "deleted_people",
+    "due_people",
+    "leaving_on_notice_day",
     "msg_bytes",
     "notice_msg",
     "notices",

@@ -9,6 +9,7 @@ per-minute limit) is reported from ``getsendresult``. The apply's outcome never 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -86,18 +87,22 @@ class NoticeReport:
 async def lookup_managers(
     client: DingTalkClient, userids: Iterable[UserId]
 ) -> tuple[dict[UserId, UserId | None], tuple[str, ...]]:
-    """``manager_userid`` of each person (user/get), and what could not be read."""
+    """``manager_userid`` of each person (user/get, concurrently: the client paces them), and
+    what could not be read."""
     managers: dict[UserId, UserId | None] = {}
     errors: list[str] = []
-    for userid in userids:
+
+    async def read(userid: UserId) -> None:
         try:
             raw = await client.get_user(userid)
         except OrgctlError as error:
             errors.append(f"{userid}: {error}")
-            continue
+            return
         manager = (raw or {}).get("manager_userid")
         managers[userid] = str(manager) if manager else None
-    return managers, tuple(errors)
+
+    await asyncio.gather(*(read(userid) for userid in userids))
+    return managers, tuple(sorted(errors))
 
 
 async def deliver(

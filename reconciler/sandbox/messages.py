@@ -108,7 +108,7 @@ def _recipients(tenant: Tenant, body: dict[str, Any]) -> list[str]:
     userids = list(dict.fromkeys(_str_list(body, "userid_list") or []))
     dept_ids = _int_list(body, "dept_id_list") or []
     to_all = bool(_bool(body, "to_all_user"))
-    rules.check_notice_recipients(userids, dept_ids, to_all)
+    rules.check_notice_recipients(userids, dept_ids, to_all, tenant.profile.max_notice_recipients)
     if len(dept_ids) > MAX_NOTICE_DEPTS:
         raise ApiError(40035, f"不合法的参数 dept_id_list：最多{MAX_NOTICE_DEPTS}个")
     if to_all:

@@ -25,7 +25,8 @@ request class):
 
 * ``agent_id`` is required (41011 "缺少agentid") and must be the app's (40056 "不合法的agentid");
 * at least one recipient (1430000 "接受者为空"); ``userid_list`` holds at most 100 userids — the
-  SDK and the older page say 100, the current page 5,000 for an internal app: we take 100;
+  SDK and the older page say 100, the current page 5,000 for an internal app: strict takes
+  100 (`Profile.max_notice_recipients`);
 * ``msg`` is an object whose ``msgtype`` is one the page lists, carrying its content object
   with the required keys (text.content; markdown.title and text; oa.head and body; …), and
   at most 2,048 bytes as compact UTF-8 JSON (40035 otherwise);
@@ -308,11 +309,17 @@ def check_notice_agent(agent_id: int | None, app_agent_id: int) -> None:
         raise ApiError(40056, "不合法的agentid")
 
 
-def check_notice_recipients(userids: Sequence[str], dept_ids: Sequence[int], to_all: bool) -> None:
+def check_notice_recipients(
+    userids: Sequence[str],
+    dept_ids: Sequence[int],
+    to_all: bool,
+    limit: int = MAX_NOTICE_RECIPIENTS,
+) -> None:
+    """1430000 without recipients; 40035 over ``limit`` userids (the profile's reading)."""
     if not userids and not dept_ids and not to_all:
         raise ApiError(1430000, "接受者为空")
-    if len(userids) > MAX_NOTICE_RECIPIENTS:
-        raise ApiError(40035, f"不合法的参数 userid_list：最多{MAX_NOTICE_RECIPIENTS}个")
+    if len(userids) > limit:
+        raise ApiError(40035, f"不合法的参数 userid_list：最多{limit}个")
 
 
 def check_notice_msg(msg: object, size: int) -> str:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from reconciler.cli import app
 from reconciler.clock import FakeClock
-from reconciler.sandbox import AGENT_ID, Sandbox
+from reconciler.sandbox import AGENT_ID, LENIENT, Sandbox
 from reconciler.sandbox.messages import RESULT, SEND
 from tests.sandbox.helpers import Api
 
@@ -120,6 +120,15 @@ def test_at_most_100_userids_a_call(http_api: Api, sb: Sandbox, people: list[str
     assert send(http_api, people[:100], text("全员"))["errcode"] == 0
     # Duplicates count once.
     assert send(http_api, people[:100] + people[:1], text("再次"))["errcode"] == 0
+
+
+@pytest.mark.parametrize("sb", [LENIENT], indirect=True)
+def test_the_lenient_profile_reads_the_current_page_5000_userids(
+    http_api: Api, sb: Sandbox, people: list[str]
+):
+    assert send(http_api, people, text("全员"))["errcode"] == 0  # 101
+    refused = send(http_api, [f"x{n}" for n in range(5001)], text("太多"))
+    assert refused["errcode"] == 40035
 
 
 def test_msg_at_most_2048_bytes_of_compact_json(http_api: Api, sb: Sandbox, people: list[str]):

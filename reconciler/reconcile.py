@@ -266,7 +266,12 @@ class DueResult:
 
 
 async def run_notify_due(
-    org_dir: Path, target: Target, *, today: datetime.date | None = None, dry_run: bool = False
+    org_dir: Path,
+    target: Target,
+    *,
+    today: datetime.date | None = None,
+    dry_run: bool = False,
+    agent_id: int | None = None,
 ) -> DueResult:
     """`orgctl notify due`: tell the managers of everyone whose ``leaves_on`` is
     ``notify.advance_days`` after today (the org's day; ``today`` overrides it, to catch up a
@@ -274,6 +279,9 @@ async def run_notify_due(
     job): each leaver is due on exactly one day, so a daily run announces them once, and a
     second run the same day sends the same text again, which DingTalk does not deliver twice
     the same day (reported as "already got this notice today", not as a failure).
+
+    ``agent_id`` overrides ``notify.agent_id``: a notice goes out from the app whose
+    credentials the run uses, and the nightly job runs with the read app's.
 
     Without ``notify.advance_days`` in orgctl.yaml it does nothing (``configured`` false), so
     one nightly job fits every org repository. Raises ConfigError, SnapshotError.
@@ -308,7 +316,7 @@ async def run_notify_due(
             )
         outcomes = await deliver(
             client,
-            settings.agent_id,
+            agent_id or settings.agent_id,
             batches(heard, settings.lang),
             on_outcome=lambda outcome: _journal_notice(journal, outcome),
         )

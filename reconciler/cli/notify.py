@@ -1,6 +1,6 @@
 """`orgctl notify due`: advance work notices (工作通知) before people's ``leaves_on``.
 
-    orgctl notify due [ORG_DIR] [--date YYYY-MM-DD] [--dry-run] [--sandbox]
+    orgctl notify due [ORG_DIR] [--date YYYY-MM-DD] [--dry-run] [--agent-id N] [--sandbox]
 
 Run it once a day (the nightly job): it tells the managers of everyone whose ``leaves_on`` is
 ``notify.advance_days`` days away, on exactly that day. Without ``notify.advance_days`` in
@@ -47,6 +47,15 @@ def due_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show who is due and who would hear; send nothing.")
     ] = False,
+    agent_id: Annotated[
+        int | None,
+        typer.Option(
+            "--agent-id",
+            min=1,
+            help="The AgentID of the app whose credentials this run uses, if not notify.agent_id "
+            "(the nightly job runs with the read app).",
+        ),
+    ] = None,
     sandbox: Annotated[
         bool, typer.Option("--sandbox", help="Use the embedded sandbox tenant.")
     ] = False,
@@ -56,17 +65,23 @@ def due_command(
         today = _date(date)
         target = open_target(sandbox=sandbox)
         err(target.description)
-        result = asyncio.run(_due(target, org_dir, today, dry_run))
+        result = asyncio.run(_due(target, org_dir, today, dry_run, agent_id))
     out(_summary(result, dry_run))
     if result.notices is not None and result.notices.failed:
         raise typer.Exit(1)
 
 
 async def _due(
-    target: Target, org_dir: Path, today: datetime.date | None, dry_run: bool
+    target: Target,
+    org_dir: Path,
+    today: datetime.date | None,
+    dry_run: bool,
+    agent_id: int | None,
 ) -> DueResult:
     async with target:
-        return await run_notify_due(org_dir, target, today=today, dry_run=dry_run)
+        return await run_notify_due(
+            org_dir, target, today=today, dry_run=dry_run, agent_id=agent_id
+        )
 
 
 def _date(text: str | None) -> datetime.date | None:

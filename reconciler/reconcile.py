@@ -237,7 +237,7 @@ async def _send_notices(
             name=change.name,
             departments=list(change.departments),
             joined=list(change.joined) or None,
-            recipients=sorted(r for r in change.recipients if r in heard),
+            recipients=[r for r, told in heard.items() if change in told],
         )
     for error in lookup_errors:
         journal.write("notice_lookup_failed", error=error)
@@ -312,7 +312,7 @@ async def run_notify_due(
                 userid=change.userid,
                 name=change.name,
                 leaves_on=change.on.isoformat() if change.on else None,
-                recipients=sorted(r for r in change.recipients if r in heard),
+                recipients=[r for r, told in heard.items() if change in told],
             )
         outcomes = await deliver(
             client,

@@ -274,3 +274,32 @@ def test_sandbox_messages_lists_what_was_sent_and_who_missed_it(tmp_path: Path):
     missing = CliRunner().invoke(app, ["sandbox", "messages", "--db", str(tmp_path / "no.db")])
     assert missing.exit_code == 1
     assert not (tmp_path / "no.db").exists()
+
+
+def test_serve_takes_failing_apis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import reconciler.cli.sandbox as cli_sandbox
+    from reconciler.sandbox import APP_KEY, APP_SECRET, ServerHandle
+
+    seen: dict[str, object] = {}
+
+    def probe(handle: ServerHandle) -> None:
+        with httpx.Client(base_url=handle.url) as client:
+            credentials = {"appkey": APP_KEY, "appsecret": APP_SECRET}
+            token = client.get("/gettoken", params=credentials).json()["access_token"]
+            answer = client.post(
+                f"/{SEND}",
+                params={"access_token": token},
+                json={"agent_id": AGENT_ID, "userid_list": "x", "msg": text("x")},
+            )
+        seen["errcode"] = answer.json()["errcode"]
+
+    monkeypatch.setattr(cli_sandbox, "_wait", probe)
+    db = str(tmp_path / "sb.db")
+    args = ["sandbox", "serve", "--port", "0", "--latency", "0", "--db", db]
+    result = CliRunner().invoke(app, [*args, "--fail-api", f"{SEND}=1430003"])
+    assert result.exit_code == 0, result.output
+    assert seen["errcode"] == 1430003
+    assert "AgentID is 987654321" in result.stderr
+    bad = CliRunner().invoke(app, [*args, "--fail-api", "no-errcode"])
+    assert bad.exit_code == 1
+    assert "expected API=ERRCODE" in bad.output

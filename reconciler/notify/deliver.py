@@ -5,6 +5,9 @@ budget apply); never prints.
 A notice is a courtesy: nothing here raises. A call that fails is reported with its errcode
 and hint; a recipient DingTalk accepted but will not deliver to (an unknown userid, a daily or
 per-minute limit) is reported from ``getsendresult``. The apply's outcome never depends on it.
+
+DingTalk delivers asynchronously: a result read right after the send may not list everyone
+yet (the sandbox decides at once). What it does list is reported; the rest is not guessed.
 """
 
 from __future__ import annotations

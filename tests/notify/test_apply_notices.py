@@ -218,3 +218,23 @@ def test_no_notify_and_no_section_send_nothing(tmp_path: Path, sb: Sandbox, serv
     assert code == 0, output
     assert "Notices:" not in output
     assert sb.notices() == []
+
+
+def test_a_leaves_on_that_has_come_deletes_and_tells_the_manager(
+    tmp_path: Path, sb: Sandbox, server: ServerHandle
+):
+    org_dir = write_org(tmp_path / "org", team())
+    assert orgctl("apply", str(org_dir), "--yes")[0] == 0
+    # prune.users off: the date alone deletes (the fake clock's day is 2026-01-01).
+    (org_dir / "orgctl.yaml").write_text(NOTIFY, encoding="utf-8")
+    text = (org_dir / "org.yaml").read_text("utf-8")
+    (org_dir / "org.yaml").write_text(
+        text.replace("email: p1@example.com", "email: p1@example.com, leaves_on: 2025-12-31"),
+        encoding="utf-8",
+    )
+    code, output = orgctl("apply", str(org_dir), "--yes")
+    assert code == 0, output
+    assert "p1" not in {u["userid"] for u in sb.tenant.users()}
+    [notice] = sb.notices()
+    assert [r[0] for r in notice.recipients] == ["boss"]
+    assert "员工1 已从通讯录删除（原部门：研发中心）" in notice.text()

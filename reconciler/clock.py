@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+import zoneinfo
+from datetime import UTC, date, datetime
 from typing import Literal, Protocol
 
 
@@ -73,3 +74,9 @@ def utc_stamp(epoch: float, timespec: Literal["seconds", "milliseconds"] = "seco
     """Epoch seconds as ISO 8601 UTC with a ``Z``: how journals, lock files and logs say when."""
     when = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec=timespec)
     return when.replace("+00:00", "Z")
+
+
+def local_date(epoch: float, timezone: str) -> date:
+    """The calendar day at ``epoch`` in ``timezone`` (an IANA name): which day it is for the
+    org. 23:30 UTC is already the next day in Asia/Shanghai."""
+    return datetime.fromtimestamp(epoch, tz=zoneinfo.ZoneInfo(timezone)).date()

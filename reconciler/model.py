@@ -8,6 +8,7 @@ meaning, so two equal states compare equal and render the same way.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -75,6 +76,9 @@ class User:
     remark: str | None = None
     manager: UserId | None = None  # DingTalk manager_userid
     extension: Mapping[str, str] | None = None  # custom profile fields, compared as a whole
+    # orgctl-only: the day this person leaves (in the policy's time zone). DingTalk has no
+    # such field, so live users never carry it and the diff never compares it.
+    leaves_on: datetime.date | None = field(default=None, compare=False)
     location: Location | None = field(default=None, compare=False, repr=False)
 
 

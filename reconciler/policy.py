@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reconciler.model import UserId
+from reconciler.model import DeptKey, UserId
 
 RateLimitKind = Literal["sliding", "bucket", "unknown"]
 """How a tenant counts its per-API QPS: at most `qps` arrivals in any sliding second, a token
@@ -47,6 +47,40 @@ class TenantTraits:
     """How the 20 QPS per API is counted: a sliding window or a token bucket."""
 
 
+NoticeLang = Literal["zh", "en"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notify:
+    """The ``notify:`` section: work notices (工作通知) about people an apply changed."""
+
+    agent_id: int
+    """The AgentID of the DingTalk app that sends them."""
+    advance_days: int | None = None
+    """Also tell the managers this many days before a person's ``leaves_on``."""
+    lang: NoticeLang = "zh"
+
+
+InvitationAction = Literal["warn", "delete"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lifecycle:
+    """The ``lifecycle:`` section: leaving dates and pending invitations."""
+
+    holding_department: DeptKey | None = None
+    """Leavers are moved into this department (and out of every other) `hold_days` days
+    before their ``leaves_on``."""
+    hold_days: int = 0
+    dated_removals_only: bool = False
+    """Refuse deleting a live person whose entry was removed without a due ``leaves_on``
+    (checked against the org at a git ref: `validate --base`, `plan --base`)."""
+    invitation_max_days: int | None = None
+    """Pending invitations (40103, ``active: false``) older than this many days are warned
+    about or deleted (`stale_invitations`); None: only listed."""
+    stale_invitations: InvitationAction = "warn"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     prune_users: bool = False
@@ -61,7 +95,8 @@ class Policy:
     qps: float = 20.0
     """Requests per second per DingTalk API (standard edition: 20, errcode 90018 above)."""
     timezone: str = "Asia/Shanghai"
-    """The org's time zone, for attendance dates and times."""
+    """The org's time zone, for attendance dates and times and for which day ``leaves_on``
+    dates are compared with."""
     tenant: TenantTraits = field(default_factory=TenantTraits)
     """What `orgctl doctor --save` observed about this tenant."""
     max_org_bytes: int = 64 * 1024 * 1024
@@ -69,6 +104,10 @@ class Policy:
     ~380 000 people at ~170 bytes each. Memory grows ~15 times the YAML's size."""
     require_ci: bool = False
     """``apply.require_ci``: `orgctl apply` to a real tenant runs only in CI (or --local)."""
+    notify: Notify | None = None
+    """Work notices after an apply; None: none are sent."""
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    """Leaving dates (holding department, dated removals) and pending invitations."""
 
 
 DEFAULT_POLICY = Policy()

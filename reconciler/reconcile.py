@@ -8,6 +8,7 @@ writes; everything in between (`build_plan`, `check_safety`, the digest comparis
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -17,16 +18,28 @@ from pathlib import Path
 from reconciler.apply.executor import DEFAULT_CONCURRENCY, ApplyReport, StepEvent, apply_plan
 from reconciler.apply.journal import Journal
 from reconciler.apply.lock import TenantLock, check_apply_place
+from reconciler.clock import local_date
 from reconciler.desired.load import load_desired
 from reconciler.dingtalk import DingTalkClient
 from reconciler.errors import InputError, StalePlanError, UnsafePlanError
 from reconciler.live.snapshot import Progress, read_live
 from reconciler.live.target import Target
 from reconciler.model import Org, UserId
+from reconciler.notify.compose import (
+    PersonChange,
+    applied_changes,
+    batches,
+    deleted_people,
+    due_people,
+    leaving_on_notice_day,
+    notices,
+    people_to_look_up,
+)
+from reconciler.notify.deliver import BatchOutcome, NoticeReport, deliver, lookup_managers
 from reconciler.plan.document import Plan
 from reconciler.plan.planner import build_plan
 from reconciler.plan.safety import Violation, check_safety
-from reconciler.policy import Policy
+from reconciler.policy import Notify, Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +62,9 @@ class ApplyResult:
     report: ApplyReport | None
     """None when there was nothing to do."""
     journal: Path | None = None
+    notices: NoticeReport | None = None
+    """The work notices sent after the steps; None when none were to be sent (no ``notify:``
+    in the policy, ``--no-notify``, nothing applied). Never changes the exit code."""
 
 
 def managers_to_read(desired: Org) -> list[UserId]:
@@ -69,7 +85,10 @@ async def make_plan(
     desired, policy = load_desired(org_dir)
     client.set_qps(policy.qps)  # rate_limit.qps: the client was made before the policy was read
     live = await read_live(client, progress=progress, read_managers=managers_to_read(desired))
-    plan = build_plan(desired, live, policy)
+    # Which day it is for the org decides whose leaves_on has come: the injected clock, in
+    # the policy's time zone (23:30 UTC is already tomorrow in Shanghai).
+    today = local_date(client.clock.now(), policy.timezone)
+    plan = build_plan(desired, live, policy, today=today)
     violations = tuple(check_safety(plan, policy, force=force))
     return PlanResult(plan, violations, desired, live, policy)
 
@@ -118,6 +137,7 @@ async def run_apply(
     progress: Callable[[int], AbstractContextManager[Callable[[StepEvent], None]]] | None = None,
     local: bool = False,
     env: Mapping[str, str] | None = None,
+    notify: bool = True,
 ) -> ApplyResult:
     """`orgctl apply`: under the tenant lock, read and plan; with ``saved``, go on only if
     the fresh steps are the saved ones; hand the plan to ``on_plan`` (to show it); refuse an
@@ -127,6 +147,10 @@ async def run_apply(
 
     The policy's ``apply.require_ci`` refuses a real tenant outside CI (``env``, default the
     process environment) unless ``local``.
+
+    With ``notify:`` in the policy (and ``notify`` true), the managers of the people the steps
+    deleted, re-created or moved get a work notice afterwards (`reconciler.notify`); what was
+    sent and what failed is in the result and the journal, never in the exit code.
 
     Raises StalePlanError (exit 4), UnsafePlanError (exit 3), InputError when not confirmed,
     TargetError (outside CI), LockedError, ConfigError, SnapshotError; nothing is written in
@@ -153,6 +177,13 @@ async def run_apply(
             return ApplyResult(result, None)
         if not confirm(result):
             raise InputError("not applied: confirmation declined")
+        settings = result.policy.notify if notify else None
+        managers: dict[UserId, UserId | None] = {}
+        lookup_errors: tuple[str, ...] = ()
+        if settings is not None:
+            # Before the writes: a deleted person's manager cannot be read afterwards.
+            wanted = people_to_look_up(plan, result.live)
+            managers, lookup_errors = await lookup_managers(target.client, wanted)
         with Journal.open(target.state_dir, target.tenant_id, clock=clock) as journal:
             journal.write(
                 "plan",
@@ -173,15 +204,145 @@ async def run_apply(
                     concurrency=concurrency,
                     on_event=on_event,
                 )
-        return ApplyResult(result, report, journal.path)
+            sent = None
+            if settings is not None:
+                try:
+                    sent = await _send_notices(
+                        settings, result, report, target.client, managers, lookup_errors, journal
+                    )
+                except Exception as error:
+                    # A courtesy must never fail a plan whose writes are done (nor hide it).
+                    journal.write("notice_error", error=str(error))
+                    sent = NoticeReport((), (*lookup_errors, f"notices not sent: {error}"))
+        return ApplyResult(result, report, journal.path, sent)
+
+
+async def _send_notices(
+    settings: Notify,
+    result: PlanResult,
+    report: ApplyReport,
+    client: DingTalkClient,
+    managers: Mapping[UserId, UserId | None],
+    lookup_errors: tuple[str, ...],
+    journal: Journal,
+) -> NoticeReport:
+    """Tell the managers (`reconciler.notify`), journaling every change and every call."""
+    changes = applied_changes(result.plan, report, result.live, result.desired, managers)
+    heard = notices(changes, excluded=deleted_people(result.plan, report))
+    for change in changes:
+        journal.write(
+            "notice_change",
+            kind=str(change.kind),
+            userid=change.userid,
+            name=change.name,
+            departments=list(change.departments),
+            joined=list(change.joined) or None,
+            recipients=[r for r, told in heard.items() if change in told],
+        )
+    for error in lookup_errors:
+        journal.write("notice_lookup_failed", error=error)
+
+    outcomes = await deliver(
+        client,
+        settings.agent_id,
+        batches(heard, settings.lang),
+        on_outcome=lambda outcome: _journal_notice(journal, outcome),
+    )
+    return NoticeReport(outcomes, lookup_errors)
+
+
+@dataclass(frozen=True, slots=True)
+class DueResult:
+    """What `orgctl notify due` did on ``today``."""
+
+    today: datetime.date
+    changes: tuple[PersonChange, ...]
+    """The leavers whose advance notice was due, with everyone who heard of them."""
+    notices: NoticeReport | None
+    """None on a dry run or when nobody was due."""
+    journal: Path | None = None
+    configured: bool = True
+    """False: orgctl.yaml sets no ``notify.advance_days`` (nothing was read or sent)."""
+
+
+async def run_notify_due(
+    org_dir: Path,
+    target: Target,
+    *,
+    today: datetime.date | None = None,
+    dry_run: bool = False,
+    agent_id: int | None = None,
+) -> DueResult:
+    """`orgctl notify due`: tell the managers of everyone whose ``leaves_on`` is
+    ``notify.advance_days`` after today (the org's day; ``today`` overrides it, to catch up a
+    missed day). Reads DingTalk only when someone is due. Meant to run once a day (the nightly
+    job): each leaver is due on exactly one day, so a daily run announces them once, and a
+    second run the same day sends the same text again, which DingTalk does not deliver twice
+    the same day (reported as "already got this notice today", not as a failure).
+
+    ``agent_id`` overrides ``notify.agent_id``: a notice goes out from the app whose
+    credentials the run uses, and the nightly job runs with the read app's.
+
+    Without ``notify.advance_days`` in orgctl.yaml it does nothing (``configured`` false), so
+    one nightly job fits every org repository. Raises ConfigError, SnapshotError.
+    """
+    desired, policy = load_desired(org_dir)
+    settings = policy.notify
+    client = target.client
+    if settings is None or settings.advance_days is None:
+        return DueResult(
+            today or local_date(client.clock.now(), policy.timezone), (), None, None, False
+        )
+    client.set_qps(policy.qps)
+    day = today or local_date(client.clock.now(), policy.timezone)
+    leavers = due_people(desired, day, settings.advance_days)
+    if not leavers:
+        return DueResult(day, (), None)
+    live = await read_live(client, read_managers=[*managers_to_read(desired), *leavers])
+    changes = tuple(leaving_on_notice_day(desired, live, day, settings.advance_days))
+    if dry_run:
+        return DueResult(day, changes, None)
+    heard = notices(changes)
+    with Journal.open(target.state_dir, target.tenant_id, clock=client.clock) as journal:
+        journal.write("notify_due", target=target.description, day=day.isoformat())
+        for change in changes:
+            journal.write(
+                "notice_change",
+                kind=str(change.kind),
+                userid=change.userid,
+                name=change.name,
+                leaves_on=change.on.isoformat() if change.on else None,
+                recipients=[r for r, told in heard.items() if change in told],
+            )
+        outcomes = await deliver(
+            client,
+            agent_id or settings.agent_id,
+            batches(heard, settings.lang),
+            on_outcome=lambda outcome: _journal_notice(journal, outcome),
+        )
+    return DueResult(day, changes, NoticeReport(outcomes), journal.path)
+
+
+def _journal_notice(journal: Journal, outcome: BatchOutcome) -> None:
+    journal.write(
+        "notice",
+        recipients=list(outcome.recipients),
+        task_id=outcome.task_id,
+        errcode=outcome.errcode,
+        error=outcome.error or None,
+        hint=outcome.hint or None,
+        undelivered=[f"{u.userid}: {u.reason}" for u in outcome.undelivered] or None,
+    )
 
 
 __all__ = [
     "ApplyResult",
+    "DueResult",
     "PlanResult",
     "check_reviewed",
     "make_plan",
     "managers_to_read",
     "read_saved_plan",
     "run_apply",
+    "run_notify_due",
 ]

@@ -1,9 +1,12 @@
 """`orgctl apply`: make DingTalk match the YAML — re-read, plan, check, confirm, execute.
 
     orgctl apply [ORG_DIR] [--yes] [--plan FILE] [--force] [--sandbox] [--concurrency N]
+                 [--no-notify]
 
 Exit codes: 0 applied (or nothing to do) · 1 a step failed, or an error · 3 the plan was
 refused by a safety rule (nothing written) · 4 the saved plan is stale (nothing written).
+Work notices (``notify:`` in orgctl.yaml) are reported after the steps and never change the
+exit code.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from reconciler.cli.app import (
     reported,
     wants_color,
 )
+from reconciler.cli.notify import notice_lines
 from reconciler.errors import InputError
 from reconciler.live.target import Target, open_target
 from reconciler.plan.document import Plan
@@ -72,12 +76,20 @@ def apply(
             "--local", help="Apply from outside CI although the policy says apply.require_ci."
         ),
     ] = False,
+    no_notify: Annotated[
+        bool,
+        typer.Option(
+            "--no-notify", help="Send no work notices this time, although orgctl.yaml says notify."
+        ),
+    ] = False,
 ) -> None:
     """Make DingTalk match the YAML: re-read it, plan, check safety, confirm, apply."""
     with reported():
         target = open_target(sandbox=sandbox, concurrency=concurrency)
         out(target.description)
-        code = asyncio.run(_apply(target, org_dir, yes, plan_file, force, concurrency, local))
+        code = asyncio.run(
+            _apply(target, org_dir, yes, plan_file, force, concurrency, local, not no_notify)
+        )
     if code:
         raise typer.Exit(code)
 
@@ -90,6 +102,7 @@ async def _apply(
     force: bool,
     concurrency: int,
     local: bool,
+    notify: bool = True,
 ) -> int:
     saved = read_saved_plan(plan_file) if plan_file is not None else None
 
@@ -115,12 +128,15 @@ async def _apply(
             force=force,
             concurrency=concurrency,
             local=local,
+            notify=notify,
             on_plan=show,
             progress=_progress,
         )
     if applied.report is None:
         return 0
     out(_report(applied.report))
+    if applied.notices is not None:
+        out(notice_lines(applied.notices, "the apply's result does not depend on them"))
     out(f"journal: {applied.journal}")
     return applied.report.exit_code
 

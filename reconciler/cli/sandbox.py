@@ -1,4 +1,5 @@
-"""`orgctl sandbox serve|reset|writes`: run, empty and inspect the embedded DingTalk tenant."""
+"""`orgctl sandbox serve|reset|writes|messages`: run, empty and inspect the embedded DingTalk
+tenant."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from reconciler.cli.app import app, err, out, reported
 from reconciler.clock import utc_stamp
 from reconciler.errors import InputError
 from reconciler.sandbox import (
+    AGENT_ID,
     APP_KEY,
     APP_SECRET,
     READONLY_APP_KEY,
@@ -22,6 +24,7 @@ from reconciler.sandbox import (
     serve,
 )
 from reconciler.sandbox.profile import parse_settings
+from reconciler.textsafe import terminal_safe
 
 sandbox_app = typer.Typer(
     help="The embedded DingTalk tenant: serve it over HTTP, reset it, read its write log.",
@@ -87,6 +90,15 @@ def serve_command(
         float, typer.Option(min=0.0, max=1.0, help='Share of IP-ban bodies {"status":1111}.')
     ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the fault draws (same seed, same run).")] = 0,
+    fail_api: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-api",
+            metavar="API=ERRCODE",
+            help="Every call of API answers ERRCODE, unexecuted, e.g. "
+            "--fail-api topapi/message/corpconversation/asyncsend_v2=1430003. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the sandbox tenant over HTTP until Ctrl-C, and print how to point orgctl at it."""
     path = db or default_db_path()
@@ -95,10 +107,12 @@ def serve_command(
         if qps is not None:
             overrides.setdefault("qps", str(qps))
         active = profile_from(profile, overrides)
+        failing = _failing_apis(fail_api or [])
     sandbox = Sandbox(path, profile=active, seed=seed)
     faults = sandbox.faults
     faults.latency, faults.error_rate, faults.throttle_rate = latency, error_rate, throttle_rate
     faults.timeout_rate, faults.ip_ban_rate = timeout_rate, ip_ban_rate
+    faults.fail_api.update(failing)
     with reported():
         try:
             handle = serve(sandbox, host, port)
@@ -113,12 +127,23 @@ def serve_command(
         out(f"export DINGTALK_APP_KEY={APP_KEY}")
         out(f"export DINGTALK_APP_SECRET={APP_SECRET}")
         err(f"a read-only app (its writes get 60011) is there too: {READONLY_APP_KEY}")
+        err(f"work notices: the app's AgentID is {AGENT_ID} (notify.agent_id in orgctl.yaml)")
         _wait(handle)
     except KeyboardInterrupt:
         err("stopped")
     finally:
         handle.close()
         sandbox.close()
+
+
+def _failing_apis(settings: list[str]) -> dict[str, int]:
+    failing: dict[str, int] = {}
+    for setting in settings:
+        api, sep, errcode = setting.rpartition("=")
+        if not sep or not api.strip() or not errcode.strip().lstrip("-").isdigit():
+            raise InputError(f"--fail-api {setting!r}: expected API=ERRCODE")
+        failing[api.strip().strip("/")] = int(errcode)
+    return failing
 
 
 @sandbox_app.command("reset")
@@ -142,3 +167,31 @@ def writes_command(db: DbOption = None) -> None:
             at = utc_stamp(write.at, "milliseconds")
             body = json.dumps(write.body, ensure_ascii=False, separators=(",", ":"))
             out(f"{at} {write.api} errcode={write.errcode} {body}")
+
+
+@sandbox_app.command("messages")
+def messages_command(db: DbOption = None) -> None:
+    """Print the work notices the tenant accepted, oldest first: time, task id, who got it
+    (and who did not, with why), and the text."""
+    path = db or default_db_path()
+    with reported():
+        if not path.exists():
+            raise InputError(f"no sandbox tenant at {path}")
+    with Sandbox(path) as sandbox:
+        notices = sandbox.notices()
+        if not notices:
+            err("no work notices")
+        for notice in notices:
+            at = utc_stamp(notice.at, "seconds")
+            got = [u for u, status, _ in notice.recipients if status in ("unread", "read")]
+            missed = [
+                f"{u} ({status}{f' {code}' if code is not None else ''})"
+                for u, status, code in notice.recipients
+                if status not in ("unread", "read")
+            ]
+            out(f"{at} task {notice.task_id} agent {notice.agent_id} {notice.msgtype}")
+            out(f"  to: {terminal_safe(', '.join(got)) or '-'}")
+            if missed:
+                out(f"  not delivered: {terminal_safe(', '.join(missed))}")
+            for line in notice.text().splitlines():
+                out(f"  | {terminal_safe(line)}")

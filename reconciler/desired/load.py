@@ -15,6 +15,7 @@ errors.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,20 @@ def load_policy(path: Path, file: str | None = None) -> Policy:
     if problems:
         raise _config_error(problems)
     return policy
+
+
+def _dates_as_text(data: dict[str, Any]) -> None:
+    """YAML 1.1 reads an unquoted ``leaves_on: 2026-12-31`` as a date, a type JSON Schema has
+    not got: give the schema (and the model) the ISO text, quoted or not. A date with a time
+    becomes ``2026-12-31T09:00:00``, which the schema's pattern refuses."""
+    users = data.get("users")
+    if not isinstance(users, list):
+        return
+    for entry in users:
+        if isinstance(entry, dict):
+            value = entry.get("leaves_on")
+            if isinstance(value, datetime.date):
+                entry["leaves_on"] = value.isoformat()
 
 
 def _config_error(problems: list[Problem]) -> ConfigError:
@@ -170,6 +185,7 @@ class _Loader:
                 )
             )
             return []
+        _dates_as_text(data)
         broken = schema_errors(document, "org", self.problems)
         items: list[Item] = []
         declared = self.declared

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass, field
+from typing import Any
 
 from reconciler.desired.locate import describe, problem_at
 from reconciler.desired.schema import schema_errors
 from reconciler.desired.yamlsafe import Document
 from reconciler.errors import Problem
-from reconciler.policy import DEFAULT_POLICY, Policy, Safety, TenantTraits
+from reconciler.policy import DEFAULT_POLICY, Lifecycle, Notify, Policy, Safety, TenantTraits
 
 
 @dataclass(slots=True)
@@ -24,6 +25,7 @@ class PolicyRef:
     document: Document | None = None
     protected: dict[str, int] = field(default_factory=dict)  # userid → index in the list
     unmanaged: list[str] = field(default_factory=list)  # valid paths, normalised
+    holding: str | None = None  # lifecycle.holding_department, checked against the org
 
 
 def read_policy(
@@ -66,9 +68,13 @@ def read_policy(
     protected = data.get("protected_users") or []
     if ref is not None:
         ref.protected = {userid: index for index, userid in enumerate(protected)}
+    lifecycle = data.get("lifecycle") or {}
+    if ref is not None:
+        ref.holding = lifecycle.get("holding_department")
     if len(problems) > before:
         return DEFAULT_POLICY
     prune = data.get("prune") or {}
+    invitations = lifecycle.get("pending_invitations") or {}
     safety = data.get("safety") or {}
     limits = data.get("limits") or {}
     default_safety = DEFAULT_POLICY.safety
@@ -92,11 +98,30 @@ def read_policy(
         tenant=TenantTraits(**(data.get("tenant") or {})),  # the schema checked its keys
         require_ci=(data.get("apply") or {}).get("require_ci", DEFAULT_POLICY.require_ci),
         timezone=timezone,
+        lifecycle=Lifecycle(
+            holding_department=lifecycle.get("holding_department"),
+            hold_days=lifecycle.get("hold_days", 0),
+            dated_removals_only=lifecycle.get("dated_removals_only", False),
+            invitation_max_days=invitations.get("max_age_days"),
+            stale_invitations=invitations.get("action", "warn"),
+        ),
         max_org_bytes=(
             limits["org_files_mb"] * 1024 * 1024
             if "org_files_mb" in limits
             else DEFAULT_POLICY.max_org_bytes
         ),
+        notify=_notify(data.get("notify")),
+    )
+
+
+def _notify(section: dict[str, Any] | None) -> Notify | None:
+    """The ``notify:`` section (the schema checked its keys and types), or None."""
+    if not section:
+        return None
+    return Notify(
+        agent_id=section["agent_id"],
+        advance_days=section.get("advance_days"),
+        lang=section.get("lang", "zh"),
     )
 
 

@@ -149,6 +149,7 @@ PATTERN_HINTS = {
     "\\S": "must not be blank",
     "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$": "is not an email address",
     "^(sliding|bucket|unknown)$": "is not sliding, bucket or unknown",
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}$": "is not a date: write YYYY-MM-DD, e.g. 2026-12-31",
 }
 
 _TYPE_WORDS = {

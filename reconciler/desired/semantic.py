@@ -9,6 +9,7 @@ column and field.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
 from collections.abc import Iterator
@@ -132,6 +133,14 @@ class Semantics:
                                 f"unknown department {key!r}{self.suggest(key, declared_keys)}",
                             )
                         )
+            leaves_on = data.get("leaves_on")
+            if leaves_on is not None:
+                try:
+                    datetime.date.fromisoformat(leaves_on)
+                except ValueError as exc:  # the schema's pattern lets 2026-02-30 through
+                    self.problems.append(
+                        item.at("leaves_on", f"{leaves_on!r} is not a date: {exc}")
+                    )
             manager = data.get("manager")
             if manager is not None:
                 if manager == userid:
@@ -260,6 +269,16 @@ class Semantics:
                             f"protected user {userid!r} is not defined in any org file",
                         )
                     )
+        holding = ref.holding
+        if holding is not None and self.declared.complete and holding not in self.declared.keys:
+            self.problems.append(
+                problem_at(
+                    document,
+                    ("lifecycle", "holding_department"),
+                    f"unknown department {holding!r}; the holding department must be "
+                    "defined in an org file",
+                )
+            )
         if not ref.unmanaged:
             return
         paths = _department_paths(departments)
@@ -312,8 +331,18 @@ class Semantics:
             extension=(
                 MappingProxyType(dict(sorted(extension.items()))) if extension is not None else None
             ),
+            leaves_on=_date(data.get("leaves_on")),
             location=item.location,
         )
+
+
+def _date(text: str | None) -> datetime.date | None:
+    if text is None:
+        return None
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:  # reported by check_users; the org is not returned then
+        return None
 
 
 def _department_paths(departments: dict[str, Item]) -> dict[DeptKey, str]:

@@ -266,10 +266,10 @@ class _NodeWalker:
         mark = node.start_mark
         self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, "", message))
 
-    def walk(self, node: Node, depth: int) -> tuple[Any, Marks]:
+    def walk(self, node: Node, depth: int, key: str = "") -> tuple[Any, Marks]:
         # No node is reached twice: _reject_anchors refused every anchor and alias.
         if isinstance(node, ScalarNode):
-            return self.scalar(node)
+            return self.scalar(node, key)
         if depth >= MAX_DEPTH:
             self.problem(node, f"nested more than {MAX_DEPTH} levels deep")
             return None, None
@@ -308,7 +308,7 @@ class _NodeWalker:
                     f"column {first_column}); YAML keeps only one of them",
                 )
                 continue
-            value, marks = self.walk(value_node, depth + 1)
+            value, marks = self.walk(value_node, depth + 1, key)
             mapping[key] = value
             map_marks[key] = (
                 key_pos,
@@ -317,7 +317,9 @@ class _NodeWalker:
             )
         return mapping, map_marks
 
-    def scalar(self, node: ScalarNode) -> tuple[Any, Marks]:
+    def scalar(self, node: ScalarNode, key: str = "") -> tuple[Any, Marks]:
+        """``key``: the mapping key the scalar is the value of, named in the problem (a
+        ``leaves_on: 2026-02-30`` is read by YAML as a date before any schema sees it)."""
         if node.tag == _STR:
             return node.value, None
         if node.tag not in _SCALAR_TAGS:
@@ -326,8 +328,18 @@ class _NodeWalker:
         try:
             return _constructor.yaml_constructors[node.tag](_constructor, node), node.value
         except (ConstructorError, ValueError, OverflowError) as exc:
-            self.problem(
-                node, f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}: {exc}"
+            what = node.tag.rsplit(":", 1)[-1]
+            if what == "timestamp":
+                what = "a date (YYYY-MM-DD)"
+            mark = node.start_mark
+            self.problems.append(
+                Problem(
+                    self.file,
+                    mark.line + 1,
+                    mark.column + 1,
+                    key,
+                    f"cannot read {node.value!r} as {what}: {exc}",
+                )
             )
             return None, None
 

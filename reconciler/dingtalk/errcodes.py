@@ -120,6 +120,11 @@ HINTS: Mapping[int, str] = {
     41054: "DingTalk cannot change a mobile: delete and re-create the user",
     12150: "智能人事 position management blocks title/department changes: use the HR transfer",
     QUOTA_EXHAUSTED: "the org's monthly API quota is spent: wait for next month or upgrade",
+    40056: "notify.agent_id is not this app's AgentID (开发者后台 → 应用详情)",
+    41011: "notify.agent_id is missing",
+    1430000: "a work notice needs at least one recipient",
+    1430002: "DingTalk refused the notice's content (违禁内容)",
+    1430003: "DingTalk's system protection refused the notice (触发OAPI系统保护): try later",
 }
 
 

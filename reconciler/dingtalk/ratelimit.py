@@ -200,6 +200,45 @@ class RateLimiter:
         )
 
 
+class CountWindow:
+    """At most ``limit`` units (recipients of work notices) in any sliding ``window`` seconds:
+    `acquire(n)` waits until ``n`` more fit. DingTalk's 5,000 notice recipients a minute per
+    app is such a budget; above it the send still answers errcode 0 but the people over it
+    never get the notice (``forbidden_list`` code 143103), so a client must pace itself."""
+
+    def __init__(self, limit: int, window: float, clock: Clock) -> None:
+        if limit < 1 or not window > 0:
+            raise ValueError("limit must be at least 1 and window positive")
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._spent: deque[tuple[float, int]] = deque()  # (monotonic time, units)
+        self._lock = asyncio.Lock()
+
+    def used(self) -> int:
+        """Units spent in the window ending now."""
+        _forget_spent_before(self._spent, self._clock.monotonic() - self.window)
+        return sum(n for _, n in self._spent)
+
+    async def acquire(self, units: int) -> None:
+        if not 0 < units <= self.limit:
+            raise ValueError(f"units must be in 1..{self.limit}, not {units}")
+        async with self._lock:
+            while self.used() + units > self.limit:
+                # Wait for the oldest spend to leave the window (a little after: the server's
+                # window may have started a moment after ours).
+                oldest = self._spent[0][0]
+                await self._clock.sleep(
+                    oldest + self.window * (1 + WINDOW_MARGIN) - self._clock.monotonic()
+                )
+            self._spent.append((self._clock.monotonic(), units))
+
+
+def _forget_spent_before(spent: deque[tuple[float, int]], cutoff: float) -> None:
+    while spent and spent[0][0] <= cutoff:
+        spent.popleft()
+
+
 class RateLimiters:
     """One `RateLimiter` per API path, created on first use."""
 

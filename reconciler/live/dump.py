@@ -31,8 +31,9 @@ DEPARTMENTS_FILE = "departments.yaml"
 PEOPLE_DIR = "people"
 HEADER = "# Written by `orgctl dump` from the live directory. Edit, then `orgctl plan`.\n"
 
-USER_FIELD_ORDER = ("userid", *USER_FIELDS)
-"""The order fields are written in: the identity, then the managed fields in display order."""
+USER_FIELD_ORDER = ("userid", *USER_FIELDS, "leaves_on")
+"""The order fields are written in: the identity, the managed fields in display order, then
+``leaves_on`` (orgctl-only: a live user never has one, but a dumped desired org keeps it)."""
 
 
 def dump_org(live: Org) -> dict[str, str]:
@@ -178,6 +179,8 @@ def _users_yaml(users: Iterable[User], keys: Mapping[DeptKey, DeptKey]) -> str:
                 value = _Inline(sorted(_key(keys, k) for k in value))
             elif name == "extension" and value is not None:
                 value = dict(sorted(value.items()))
+            elif name == "leaves_on" and value is not None:
+                value = value.isoformat()  # quoted by yaml.dump; the loader reads either form
             if value is None or value == "":
                 continue
             entry[name] = value

@@ -21,7 +21,7 @@ for the few that differ, which keeps 100k users well under a second.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -178,9 +178,12 @@ def _under(path: str, prefixes: tuple[str, ...]) -> str | None:
     return next((p for p in prefixes if path == p or path.startswith(p + "/")), None)
 
 
-def diff(desired: Org, live: Org, policy: Policy) -> Diff:
-    """What must change in live to reach desired under policy (no ordering)."""
-    return _Differ(desired, live, policy).run()
+def diff(
+    desired: Org, live: Org, policy: Policy, leaving: Collection[UserId] = frozenset()
+) -> Diff:
+    """What must change in live to reach desired under policy (no ordering). ``leaving``:
+    people whose ``leaves_on`` has come, deleted even when ``prune.users`` is off."""
+    return _Differ(desired, live, policy, leaving).run()
 
 
 class _Differ:
@@ -189,7 +192,10 @@ class _Differ:
     and refine the same matching state (ident ↔ live key, the unmanaged set), in this order;
     split apart, each part would take and return all of it."""
 
-    def __init__(self, desired: Org, live: Org, policy: Policy) -> None:
+    def __init__(
+        self, desired: Org, live: Org, policy: Policy, leaving: Collection[UserId]
+    ) -> None:
+        self.leaving = leaving
         self.desired = desired
         self.live = live
         self.policy = policy
@@ -442,7 +448,7 @@ class _Differ:
             if have.departments and all(k in unmanaged for k in have.departments):
                 ignored.add(userid)
                 continue
-            if not self.policy.prune_users:
+            if not self.policy.prune_users and userid not in self.leaving:
                 continue
             managed, kept = self._live_departments(have)
             if kept:

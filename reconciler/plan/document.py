@@ -17,10 +17,12 @@ from typing import Any
 
 from reconciler.errors import InputError
 from reconciler.model import USER_FIELDS, Org, UserId
+from reconciler.plan.lifecycle import Scheduled
 from reconciler.plan.steps import Action, Step
 
 SCHEMA_VERSION = 2
-"""2: a digest per step and for the plan; masked documents keep the real steps' digests."""
+"""2: a digest per step and for the plan; masked documents keep the real steps' digests.
+Fields added since, read as empty when absent: ``scheduled``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,8 @@ class Plan:
     warnings: tuple[str, ...] = ()
     pii_masked: bool = False
     """Mobiles, emails and telephones were masked: fine to show, not applicable."""
+    scheduled: tuple[Scheduled, ...] = ()
+    """People whose ``leaves_on`` is still to come: listed, no step (not in the digest)."""
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -191,6 +195,7 @@ class Plan:
             "existing": {"departments": self.existing_departments, "users": self.existing_users},
             "live_fingerprint": self.live_fingerprint,
             "pii_masked": self.pii_masked,
+            "scheduled": [s.to_data() for s in self.scheduled],
             "schema_version": SCHEMA_VERSION,
             "steps": steps,
             "summary": self.summary.to_data(),
@@ -227,6 +232,8 @@ class Plan:
                 desired_fingerprint=str(data["desired_fingerprint"]),
                 warnings=tuple(str(w) for w in data["warnings"]),
                 pii_masked=masked,
+                # Added within version 2: older documents have no such list.
+                scheduled=tuple(Scheduled.from_data(s) for s in data.get("scheduled", ())),
             )
             stored_digest = str(data["digest"])
         except (KeyError, TypeError, ValueError) as exc:

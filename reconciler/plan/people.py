@@ -25,7 +25,12 @@ def delete_users(s: PlanState) -> None:
         if change.kind not in ("delete", "replace"):
             continue
         assert change.live is not None
-        note = REPLACE_NOTE if change.kind == "replace" else "pruned: not in the YAML"
+        if change.kind == "replace":
+            note = REPLACE_NOTE
+        elif userid in s.leaving:
+            note = f"leaves_on {s.leaving[userid].isoformat()}: their leaving date has come"
+        else:
+            note = "pruned: not in the YAML"
         s.user_deleted[userid] = s.add(
             Step(
                 id=f"user.delete:{userid}",

@@ -24,9 +24,12 @@ rules (sibling names 60021, no cycles 60010, unique mobiles 60104, emails 60106,
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Mapping
+
 from reconciler.errors import ConfigError
 from reconciler.gcpause import gc_paused
-from reconciler.model import Org
+from reconciler.model import Org, UserId
 from reconciler.plan.departments import (
     create_departments,
     delete_departments,
@@ -35,6 +38,7 @@ from reconciler.plan.departments import (
 )
 from reconciler.plan.diff import FieldChange, diff
 from reconciler.plan.document import SCHEMA_VERSION, Counts, Plan, Summary, fingerprint
+from reconciler.plan.lifecycle import resolve
 from reconciler.plan.people import create_users, delete_users
 from reconciler.plan.state import REPLACE_NOTE, PlanState
 from reconciler.plan.steps import Action, Phase, Step, mask_value
@@ -42,11 +46,24 @@ from reconciler.plan.updates import set_managers, update_users
 from reconciler.policy import DEFAULT_POLICY, Policy
 
 
-def build_plan(desired: Org, live: Org, policy: Policy = DEFAULT_POLICY) -> Plan:
+def build_plan(
+    desired: Org,
+    live: Org,
+    policy: Policy = DEFAULT_POLICY,
+    *,
+    today: datetime.date | None = None,
+    removed: Mapping[UserId, datetime.date] | None = None,
+) -> Plan:
     """The ordered plan that makes live match desired. Raises ConfigError when the desired
-    state cannot be reached (a name or mobile held by something the plan must keep)."""
+    state cannot be reached (a name or mobile held by something the plan must keep).
+
+    ``today`` (in the policy's time zone) decides which ``leaves_on`` dates have come; None:
+    none has. ``removed``: entries gone since a base commit whose date had come (see
+    `reconciler.plan.lifecycle`)."""
     with gc_paused():
-        changes = diff(desired, live, policy)
+        dated = resolve(desired, policy, today, removed)
+        desired = dated.desired
+        changes = diff(desired, live, policy, dated.leaving.keys())
         if changes.problems:
             raise ConfigError(list(changes.problems))
         state = PlanState(
@@ -55,6 +72,7 @@ def build_plan(desired: Org, live: Org, policy: Policy = DEFAULT_POLICY) -> Plan
             changes,
             empty_string_clears=policy.tenant.empty_string_clears is True,
         )
+        state.leaving = dated.leaving
         init_slots(state)
         create_departments(state)
         update_departments(state)
@@ -71,7 +89,8 @@ def build_plan(desired: Org, live: Org, policy: Policy = DEFAULT_POLICY) -> Plan
             existing_departments=changes.existing_departments,
             live_fingerprint=fingerprint(live),
             desired_fingerprint=fingerprint(desired),
-            warnings=(*changes.warnings, *state.warnings),
+            warnings=(*dated.warnings, *changes.warnings, *state.warnings),
+            scheduled=dated.scheduled,
         )
 
 

@@ -65,7 +65,17 @@ def render_json(plan: Plan, *, masked: bool = False) -> str:
 
 # -- text ---------------------------------------------------------------------------------
 
-_ANSI = {"+": "32", "-": "31", "~": "33", "±": "35", "!": "33", "✗": "1;31", "#": "2", "h": "1"}
+_ANSI = {
+    "+": "32",
+    "-": "31",
+    "~": "33",
+    "±": "35",
+    "!": "33",
+    "✗": "1;31",
+    "#": "2",
+    "h": "1",
+    "@": "36",
+}
 
 
 def _paint(text: str, code: str, color: bool) -> str:
@@ -98,6 +108,9 @@ def render_text(
             lines.extend(terminal_safe(f"      {line}") for line in changes)
             if step.note:
                 lines.append(_paint(f"      # {step.note}", "#", color))
+    if plan.scheduled:
+        lines.append(_paint("Scheduled to leave (no step until the date):", "h", color))
+        lines.extend(_paint(f"  @ {line}", "@", color) for line in _scheduled_lines(plan))
     if plan.warnings:
         lines.append(_paint("Warnings:", "!", color))
         lines.extend(_paint(f"  ! {w}", "!", color) for w in plan.warnings)
@@ -151,6 +164,13 @@ def render_markdown(
             "",
         ]
     tail: list[str] = []
+    if plan.scheduled:
+        tail += ["**Scheduled to leave** (no step until the date)", ""]
+        shown = _scheduled_lines(plan)[:MARKDOWN_DESTRUCTIVE_LINES]
+        tail += [f"- {_md_text(line)}" for line in shown]
+        if len(plan.scheduled) > len(shown):
+            tail.append(f"- … and {len(plan.scheduled) - len(shown)} more")
+        tail.append("")
     if plan.warnings:
         tail += ["**Warnings**", ""]
         tail += [f"- {_md_text(w)}" for w in plan.warnings[:MARKDOWN_DESTRUCTIVE_LINES]]
@@ -237,6 +257,16 @@ def _destructive_lines(plan: Plan, replaced: frozenset[str]) -> list[str]:
 
 
 # -- shared -------------------------------------------------------------------------------
+
+
+def _scheduled_lines(plan: Plan) -> list[str]:
+    """Soonest first: ``2026-12-01  lisi  李四 (in the holding department)``."""
+    return [
+        f"{s.leaves_on.isoformat()}  {s.userid}  {s.name}"
+        + (" (in the holding department)" if s.held else "")
+        for s in sorted(plan.scheduled, key=lambda s: (s.leaves_on, s.userid))
+    ]
+
 
 _VERBS = {
     Action.CREATE_DEPARTMENT: "create department",

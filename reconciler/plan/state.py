@@ -3,7 +3,8 @@ bookkeeping one phase leaves for the next (which step created, moved or deleted 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.errors import Problem
@@ -50,6 +51,7 @@ class PlanState:
         }
         self._temp_counter = 0
         # User bookkeeping.
+        self.leaving: Mapping[UserId, datetime.date] = {}  # leaves_on has come: deleted
         self.user_deleted: dict[UserId, str] = {}
         self.user_created: dict[UserId, str] = {}
         self.user_updated: dict[UserId, str] = {}

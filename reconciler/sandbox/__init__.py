@@ -25,11 +25,13 @@ from reconciler.sandbox.core import (
 )
 from reconciler.sandbox.errors import ApiError, SimulatedTimeout
 from reconciler.sandbox.faults import Faults, peak_per_second
+from reconciler.sandbox.messages import AGENT_ID, Notice
 from reconciler.sandbox.profile import LENIENT, PROFILES, STRICT, Profile, profile_from
 from reconciler.sandbox.server import ServerHandle, serve
 from reconciler.sandbox.tenant import Tenant
 
 __all__ = [
+    "AGENT_ID",
     "APP_KEY",
     "APP_SECRET",
     "BASE_URL",
@@ -41,6 +43,7 @@ __all__ = [
     "TOKEN_TTL",
     "ApiError",
     "Faults",
+    "Notice",
     "Profile",
     "Sandbox",
     "ServerHandle",

@@ -12,7 +12,8 @@ in order, each of which may answer instead of the next:
    request not executed;
 6. permission points (60011: the read-only app's writes, `Profile.missing_permissions`) and the
    monthly quota of metered APIs (90020);
-7. faults from the same draw: HTTP 502 or errcode -1, extra 90018, timeout;
+7. a failing API (`Faults.fail_api`: that API answers the errcode given, unexecuted), then
+   faults from the same draw: HTTP 502 or errcode -1, extra 90018, timeout;
 8. the handler, in one transaction; a write (and its log row) commits atomically.
 
 ``topapi/*`` answers carry a ``request_id`` (token errors do not: S3). HTTP status is 200 for
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from reconciler.clock import SYSTEM_CLOCK, Clock
-from reconciler.sandbox import attendance, contacts
+from reconciler.sandbox import attendance, contacts, messages
 from reconciler.sandbox.errors import ApiError, ParamError, SimulatedTimeout
 from reconciler.sandbox.faults import Faults, RateLimiter
 from reconciler.sandbox.profile import STRICT, WRITE_PERMISSIONS, Profile, permission_for
@@ -62,7 +63,7 @@ BAD_GATEWAY = (
 )
 
 Response = tuple[int, bytes, dict[str, str]]
-ROUTES: dict[str, contacts.Handler] = {**contacts.ROUTES, **attendance.ROUTES}
+ROUTES: dict[str, contacts.Handler] = {**contacts.ROUTES, **attendance.ROUTES, **messages.ROUTES}
 """Every API path the tenant answers (no leading slash), built once: routing is a lookup."""
 METERED = frozenset(attendance.ROUTES)
 """APIs that count against the monthly quota (90020): contacts and token calls are exempt."""
@@ -153,6 +154,10 @@ class Sandbox:
         with self.tenant.transaction() as db:
             db.execute("UPDATE tokens SET expires_at = MIN(expires_at, ?)", (now,))
 
+    def notices(self) -> list[messages.Notice]:
+        """Every work notice the tenant accepted, oldest first, with who got it."""
+        return messages.notices(self.tenant)
+
     def writes(self) -> list[Write]:
         """Every write call the tenant executed, in order (persisted: any process can read it).
 
@@ -215,6 +220,9 @@ class Sandbox:
             if api in METERED and self._quota_spent():
                 return self._answer(api, self._quota_answer())
 
+            forced = faults.fail_api.get(api)
+            if forced is not None:
+                return self._answer(api, {"errcode": forced, "errmsg": f"故障注入：{forced}"})
             if roll < faults.error_rate:
                 if self._rng.random() < 0.5:
                     return 502, BAD_GATEWAY, dict(HTML_HEADERS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reconciler.clock import Clock
 from reconciler.sandbox.profile import RateLimitKind
@@ -34,6 +34,10 @@ class Faults:
     """A timed-out request is executed first: the client cannot know whether a write happened."""
     ip_ban_rate: float = 0.0
     """Answers with the IP-ban body ``{"status":1111,"wait":5,…}`` (HTTP 200, no errcode)."""
+    fail_api: dict[str, int] = field(default_factory=dict)
+    """API path → an errcode every call of it answers, unexecuted (after auth and the rate
+    limit): e.g. ``{"topapi/message/corpconversation/asyncsend_v2": 1430003}`` makes every work
+    notice fail."""
 
 
 class RateLimiter:

@@ -12,7 +12,9 @@ one and `LENIENT` the easier one, so orgctl can be tried against both:
 - a bad parameter on the v2 pages that list 400002: 400002, or 40035;
 - token errors: wrapped by the TOP gateway as errcode 88 with ``sub_code`` 40014, or bare;
 - ``department/create``: only its documented fields (``dept_manager_userid_list`` and
-  ``auto_add_user`` are update-only), or whatever update accepts.
+  ``auto_add_user`` are update-only), or whatever update accepts;
+- a work notice (``asyncsend_v2``) to at most 100 userids (the TOP SDK and the older page), or
+  5,000 (the current page, for an internal app).
 
 The other knobs describe a tenant rather than a reading (who must accept an invitation, the
 app's contact scope and permission points, the monthly quota): both profiles leave them at
@@ -98,6 +100,8 @@ class Profile:
     calls answer 50004 and user calls 50002."""
     monthly_quota: int | None = 5000
     """Metered (attendance) calls per calendar month before 90020; None = no quota."""
+    max_notice_recipients: int = 100
+    """userids per ``asyncsend_v2`` call before 40035: 100 (SDK, older page) or 5,000."""
     missing_permissions: tuple[str, ...] = ()
     """Permission points the app lacks; calls needing one answer 60011 (wrapped in 88 when
     `wrap_token_errors`, as the gateway does)."""
@@ -123,6 +127,7 @@ LENIENT = Profile(
     pending_invite_share=0.0,
     strict_create_fields=False,
     monthly_quota=None,
+    max_notice_recipients=5000,
 )
 PROFILES: dict[str, Profile] = {"strict": STRICT, "lenient": LENIENT}
 
@@ -165,6 +170,11 @@ def _parse(key: str, raw: str) -> object:
             return qps
         if key in ("unknown_user_errcode", "bad_param_errcode"):
             return int(text)
+        if key == "max_notice_recipients":
+            count = int(text)
+            if count < 1:
+                raise ValueError("a count ≥ 1")
+            return count
         if key == "pending_invite_share":
             share = float(text)
             if not 0.0 <= share <= 1.0:

@@ -19,6 +19,22 @@ Rules (errcodes from DingTalk's error tables and the v2 contacts pages):
 * emails contain ``@``, are at most 50 characters (60105) and unique ignoring case (60106);
   extension numbers (telephone) are unique (40100);
 * a manager_userid names another existing person (60128); unknown people are 60121.
+
+Work notices (``topapi/message/corpconversation/asyncsend_v2``, its page and the TOP SDK's
+request class):
+
+* ``agent_id`` is required (41011 "缺少agentid") and must be the app's (40056 "不合法的agentid");
+* at least one recipient (1430000 "接受者为空"); ``userid_list`` holds at most 100 userids — the
+  SDK and the older page say 100, the current page 5,000 for an internal app: strict takes
+  100 (`Profile.max_notice_recipients`);
+* ``msg`` is an object whose ``msgtype`` is one the page lists, carrying its content object
+  with the required keys (text.content; markdown.title and text; oa.head and body; …), and
+  at most 2,048 bytes as compact UTF-8 JSON (40035 otherwise);
+* after the call succeeded, a recipient may still not get the notice; ``getsendresult`` names
+  them: an unknown userid is *invalid*; the same content to the same person twice a day
+  (143106), more than 500 notices to one person a day (143105) and more than 5,000 recipients
+  a minute for the app (143103) are *forbidden* ("the API returns success, but users cannot
+  receive the messages").
 """
 
 from __future__ import annotations
@@ -259,3 +275,83 @@ def check_update_user(
 
 def check_delete_user(d: Directory, userid: str) -> None:
     require_user(d, userid)
+
+
+# -- work notices ----------------------------------------------------------------------------
+
+MAX_NOTICE_RECIPIENTS = 100
+"""``userid_list`` per call: the TOP SDK's check and the older page (the current page says
+5,000 for an internal app; the strict reading is the smaller one)."""
+MAX_NOTICE_BYTES = 2048
+"""``msg`` as compact UTF-8 JSON ("消息内容，最长不超过2048个字节")."""
+NOTICE_TYPES: dict[str, tuple[str, ...]] = {
+    "text": ("content",),
+    "image": ("media_id",),
+    "voice": ("media_id", "duration"),
+    "file": ("media_id",),
+    "link": ("messageUrl", "picUrl", "title", "text"),
+    "oa": ("message_url", "head", "body"),
+    "markdown": ("title", "text"),
+    "action_card": ("title", "markdown"),
+}
+"""The message types the page lists and the keys each one's content object must carry."""
+NOTICE_SAME_CONTENT = 143106  # 单应用给单人推送重复消息超限: same content once a day
+NOTICE_DAILY_PER_USER = 143105  # 单应用给单人每日推送量超限: 500 a day for an internal app
+NOTICE_MINUTE_RECIPIENTS = 143103  # 企业单应用消息发送人次QPM超限: 5,000 recipients a minute
+MAX_NOTICES_PER_USER_DAY = 500
+MAX_NOTICE_RECIPIENTS_PER_MINUTE = 5000
+
+
+def check_notice_agent(agent_id: int | None, app_agent_id: int) -> None:
+    if agent_id is None:
+        raise ApiError(41011, "缺少agentid")
+    if agent_id != app_agent_id:
+        raise ApiError(40056, "不合法的agentid")
+
+
+def check_notice_recipients(
+    userids: Sequence[str],
+    dept_ids: Sequence[int],
+    to_all: bool,
+    limit: int = MAX_NOTICE_RECIPIENTS,
+) -> None:
+    """1430000 without recipients; 40035 over ``limit`` userids (the profile's reading)."""
+    if not userids and not dept_ids and not to_all:
+        raise ApiError(1430000, "接受者为空")
+    if len(userids) > limit:
+        raise ApiError(40035, f"不合法的参数 userid_list：最多{limit}个")
+
+
+def check_notice_msg(msg: object, size: int) -> str:
+    """The message's type, or ApiError 40035 for a malformed or oversized ``msg``. ``size``:
+    the bytes of ``msg`` as compact UTF-8 JSON."""
+    if not isinstance(msg, dict):
+        raise ApiError(40035, "不合法的参数 msg")
+    msgtype = msg.get("msgtype")
+    if not isinstance(msgtype, str) or msgtype not in NOTICE_TYPES:
+        raise ApiError(40035, f"不合法的参数 msg.msgtype：{msgtype!r}")
+    content = msg.get(msgtype)
+    if not isinstance(content, dict):
+        raise ApiError(40035, f"不合法的参数 msg.{msgtype}")
+    for key in NOTICE_TYPES[msgtype]:
+        value = content.get(key)
+        if value is None or value == "":
+            raise ApiError(40035, f"缺少参数 msg.{msgtype}.{key}")
+    if size > MAX_NOTICE_BYTES:
+        raise ApiError(40035, f"消息内容超过{MAX_NOTICE_BYTES}字节")
+    return msgtype
+
+
+def notice_forbidden(
+    *, same_content_today: bool, sent_today: int, recipients_last_minute: int
+) -> int | None:
+    """Why a recipient does not get a notice DingTalk accepted (the ``forbidden_list`` code),
+    or None when it is delivered. ``sent_today``: notices this person got from the app today;
+    ``recipients_last_minute``: recipients the app reached in the sliding minute before."""
+    if same_content_today:
+        return NOTICE_SAME_CONTENT
+    if sent_today >= MAX_NOTICES_PER_USER_DAY:
+        return NOTICE_DAILY_PER_USER
+    if recipients_last_minute >= MAX_NOTICE_RECIPIENTS_PER_MINUTE:
+        return NOTICE_MINUTE_RECIPIENTS
+    return None

@@ -65,7 +65,8 @@ def test_the_policy_schema_spells_userid_like_the_org_schema():
 
 def test_schema_fields_match_the_model():
     defs = org_schema()["$defs"]
-    assert set(defs["user"]["properties"]) == {"userid", *USER_FIELDS}
+    # leaves_on: orgctl-only, never a live field
+    assert set(defs["user"]["properties"]) == {"userid", "leaves_on", *USER_FIELDS}
     assert set(defs["department"]["properties"]) == {"key", *DEPARTMENT_FIELDS}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 
 from reconciler.model import ROOT, Department, DeptKey, Org, User, unkeyed
@@ -54,6 +55,7 @@ def user(
     telephone: str | None = None,
     manager: str | None = None,
     extension: Mapping[str, str] | None = None,
+    leaves_on: datetime.date | None = None,
 ) -> User:
     return User(
         userid=userid,
@@ -65,6 +67,7 @@ def user(
         telephone=telephone,
         manager=manager,
         extension=extension,
+        leaves_on=leaves_on,
     )
 
 

@@ -9,6 +9,7 @@ and review the diff like any other change: it is exactly what reviewers will see
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from reconciler.model import Org
 from reconciler.plan.planner import Plan, build_plan
 from reconciler.plan.render import MARKDOWN_BUDGET, Format, render, render_markdown, render_text
 from reconciler.plan.safety import Violation, check_safety
-from reconciler.policy import Policy
+from reconciler.policy import Lifecycle, Policy
 from tests.golden import UPDATE
 from tests.plan.builders import dept, live_dept, mobile, org, user
 
@@ -38,6 +39,7 @@ class Case:
     force: bool = False
     json_masked: bool = False
     secrets: tuple[str, ...] = field(default=())  # must never appear in text or Markdown
+    today: datetime.date | None = None
 
 
 def create_tree() -> Case:
@@ -140,7 +142,31 @@ def empty() -> Case:
     return Case(org(dept("eng", "研发"), user("zs", "张三", "eng", mobile=mobile(1))), same)
 
 
+def leavers() -> Case:
+    """One leaver whose date has come, one moved into the holding department (7 days before),
+    one only scheduled; prune is off."""
+    live = org(
+        live_dept(2, "研发", key="eng", managers=("zhangsan",)),
+        live_dept(3, "离职过渡", key="leavers"),
+        user("zhangsan", "张三", "eng", mobile=mobile(1)),
+        user("lisi", "李四", "eng", mobile=mobile(2), manager="zhangsan"),
+        user("wangwu", "王五", "eng", mobile=mobile(3)),
+        user("zhaoliu", "赵六", "eng", mobile=mobile(4)),
+    )
+    desired = org(
+        dept("eng", "研发", managers=("zhangsan",)),
+        dept("leavers", "离职过渡"),
+        user("zhangsan", "张三", "eng", mobile=mobile(1), leaves_on=datetime.date(2026, 11, 28)),
+        user("lisi", "李四", "eng", mobile=mobile(2), leaves_on=datetime.date(2026, 12, 31)),
+        user("wangwu", "王五", "eng", mobile=mobile(3), leaves_on=datetime.date(2026, 12, 6)),
+        user("zhaoliu", "赵六", "eng", mobile=mobile(4)),
+    )
+    policy = Policy(lifecycle=Lifecycle(holding_department="leavers", hold_days=7))
+    return Case(desired, live, policy, today=datetime.date(2026, 11, 29))
+
+
 CASES: dict[str, Callable[[], Case]] = {
+    "leavers": leavers,
     "create-tree": create_tree,
     "rename-move": rename_move,
     "mobile-change": mobile_change,
@@ -153,7 +179,7 @@ SUFFIX = {Format.TEXT: "txt", Format.MARKDOWN: "md", Format.JSON: "json"}
 
 def rendered(name: str, fmt: Format) -> tuple[str, Case, Plan, list[Violation]]:
     case = CASES[name]()
-    plan = build_plan(case.desired, case.live, case.policy)
+    plan = build_plan(case.desired, case.live, case.policy, today=case.today)
     violations = check_safety(plan, case.policy, force=case.force)
     # As the CLI renders: text and Markdown masked, JSON real unless the case says.
     masked = case.json_masked if fmt is Format.JSON else True

@@ -9,12 +9,20 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass, field
+from typing import Any
 
 from reconciler.desired.locate import describe, problem_at
 from reconciler.desired.schema import schema_errors
 from reconciler.desired.yamlsafe import Document
 from reconciler.errors import Problem
-from reconciler.policy import DEFAULT_POLICY, Policy, Safety, TenantTraits
+from reconciler.policy import (
+    DEFAULT_POLICY,
+    ApprovalRule,
+    Approvals,
+    Policy,
+    Safety,
+    TenantTraits,
+)
 
 
 @dataclass(slots=True)
@@ -63,6 +71,7 @@ def read_policy(
         unmanaged.append(path)
         if ref is not None:
             ref.unmanaged.append(path)
+    approvals = _read_approvals(document, data.get("approvals") or {}, problems)
     protected = data.get("protected_users") or []
     if ref is not None:
         ref.protected = {userid: index for index, userid in enumerate(protected)}
@@ -91,6 +100,7 @@ def read_policy(
         qps=float((data.get("rate_limit") or {}).get("qps", DEFAULT_POLICY.qps)),
         tenant=TenantTraits(**(data.get("tenant") or {})),  # the schema checked its keys
         require_ci=(data.get("apply") or {}).get("require_ci", DEFAULT_POLICY.require_ci),
+        approvals=approvals,
         timezone=timezone,
         max_org_bytes=(
             limits["org_files_mb"] * 1024 * 1024
@@ -98,6 +108,29 @@ def read_policy(
             else DEFAULT_POLICY.max_org_bytes
         ),
     )
+
+
+_ORGCTL_LABELS = ("orgctl-drift", "orgctl-apply-failure", "orgctl-plan-changed")
+"""Labels orgctl puts on its own issues: an approval label must not be one of them."""
+
+
+def _read_approvals(document: Document, data: dict[str, Any], problems: list[Problem]) -> Approvals:
+    """The ``approvals:`` section (the schema checked its shape)."""
+    label = str(data.get("label", Approvals().label)).strip()
+    if label.casefold() in _ORGCTL_LABELS:
+        problems.append(
+            problem_at(
+                document,
+                ("approvals", "label"),
+                f"{label!r} is a label orgctl puts on its own issues; choose another name, "
+                "such as orgctl-approved",
+            )
+        )
+    rules = tuple(
+        ApprovalRule(changes=tuple(rule.get("changes") or ()), teams=tuple(rule.get("teams") or ()))
+        for rule in data.get("rules") or ()
+    )
+    return Approvals(label=label, rules=rules)
 
 
 def _valid_timezone(name: str) -> bool:

@@ -289,7 +289,12 @@ def _record(
     plan_json: Path, policy: Policy, sha: str, exit_code: int, artifact: str
 ) -> approvals.ReviewRecord:
     """What the plan job records: no digest when planning failed (nothing was reviewed)."""
-    plan = _saved_plan(plan_json) if exit_code in (0, 2, 3) else None
+    plan = None
+    if exit_code in (0, 2, 3):
+        try:
+            plan = _saved_plan(plan_json)
+        except InputError as error:  # the comment still goes up; nothing counts as reviewed
+            err(f"warning: {plan_json}: {error}; the plan is not recorded as reviewed")
     run_id = os.environ.get("GITHUB_RUN_ID", "")
     label = policy.approvals.label
     if plan is None:

@@ -8,11 +8,12 @@ once drift is gone; a failed apply is reported on the merged PR.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,8 @@ class World:
     api_url: str
     head_sha: str
     base_sha: str = ""
+    run_ids: Iterator[int] = field(default_factory=lambda: itertools.count(4242))
+    """Each run its own id: a plan comment names the run whose artifact keeps its plan."""
 
     def runner(
         self,
@@ -68,6 +71,7 @@ class World:
         event_name: str,
         event: dict[str, Any],
         secrets: dict[str, str] | None = None,
+        actor: str = "octocat",
     ) -> Runner:
         def step_env(env: dict[str, str]) -> dict[str, str]:
             # DingTalk credentials point the step at the sandbox, like a real tenant.
@@ -78,7 +82,8 @@ class World:
             self.workspace,
             github={
                 "repository": REPOSITORY,
-                "run_id": 4242,
+                "run_id": next(self.run_ids),
+                "actor": actor,
                 "run_attempt": 1,
                 "sha": self.head_sha,
                 "ref": "refs/heads/main",
@@ -92,6 +97,7 @@ class World:
                 "DINGTALK_READ_APP_SECRET": SANDBOX_SECRET,
                 "DINGTALK_APP_KEY": SANDBOX_KEY,
                 "DINGTALK_APP_SECRET": SANDBOX_SECRET,
+                "ORGCTL_TEAMS_TOKEN": self.github.teams_token,
             },
             api_url=self.api_url,
             step_env=step_env,
@@ -110,10 +116,12 @@ class World:
     def plan_pr(self, number: int, fork: bool = False) -> RunResult:
         """plan.yml as GitHub runs it for one push to a PR: once per event it listens to."""
         event = self.pr_event(number, fork)
-        return merge_runs(
-            self.runner("plan", "pull_request", event).run(),
-            self.runner("plan", "pull_request_target", event).run(),
-        )
+        target = self.runner("plan", "pull_request_target", {**event, "action": "synchronize"})
+        result = merge_runs(self.runner("plan", "pull_request", event).run(), target.run())
+        # What the run uploaded is then GitHub's, for apply to download on merge.
+        for name, files in target.uploaded.items():
+            self.github.add_artifact(target.github["run_id"], name, files)
+        return result
 
     def night(self) -> RunResult:
         """One nightly drift run. Its `orgctl pull` edits org/ in the runner's workspace, which
@@ -185,6 +193,7 @@ def test_plan_posts_one_masked_comment_and_updates_it_on_the_next_push(world: Wo
     assert [p.name for p in result.artifacts["orgctl-plan-7-1"]] == ["plan.json"]
     (first,) = plan_comments(world, 7)
     first_id, first_body = first["id"], first["body"]  # the fake edits `first` in place
+    first_sha = world.head_sha
     for value in raw_pii(world.workspace / "org"):
         assert value not in plan_md
         assert value not in first["body"]
@@ -208,8 +217,13 @@ def test_plan_posts_one_masked_comment_and_updates_it_on_the_next_push(world: Wo
     assert second["id"] == first_id
     assert second["body"] != first_body
     assert "改名测试" in second["body"]
-    posts = [w for w in world.github.writes() if w[0] == "POST"]
+    posts = [w for w in world.github.writes() if w[0] == "POST" and "/comments" in w[1]]
     assert len(posts) == 1  # created once, then only PATCHed
+    # Each planned commit gets its approval status: this plan needs none.
+    for commit in (first_sha, world.head_sha):
+        status = world.github.status(commit, "orgctl/approval")
+        assert status is not None
+        assert status["state"] == "success", status
 
 
 def test_plan_of_a_fork_validates_only_and_never_touches_secrets_or_github(world: World) -> None:
@@ -239,7 +253,7 @@ def test_invalid_yaml_fails_the_job_after_commenting(world: World) -> None:
 
 
 def test_apply_converges_then_drift_opens_and_closes_one_issue(world: World) -> None:
-    applied = world.runner("apply", "push", {}).run()
+    applied = world.runner("apply", "workflow_dispatch", {}).run()
     assert_no_secret_leaked(applied)
     assert applied.jobs["apply"].result == "success", applied.output()
     assert applied.jobs["report"].step("Tell the merged PR (or open an issue)").outcome == (
@@ -365,7 +379,7 @@ def drift_pulls(world: World) -> list[dict[str, Any]]:
 def test_drift_pull_request_is_opened_once_updated_next_night_and_closed_when_drift_is_gone(
     world: World,
 ) -> None:
-    assert world.runner("apply", "push", {}).run().jobs["apply"].result == "success"
+    assert world.runner("apply", "workflow_dispatch", {}).run().jobs["apply"].result == "success"
     drift = world.night()
     assert drift.jobs["drift"].result == "success", drift.output()
     assert drift_pulls(world) == []  # no drift, no PR

@@ -557,6 +557,8 @@ class Runner:
             }
             files: list[Path] = []
             for pattern in inputs["path"].split("\n"):
+                if not pattern.strip():  # a `|` block ends in a newline: no pattern
+                    continue
                 target = self.workspace / pattern.strip()
                 if target.is_dir():
                     files += sorted(p for p in target.rglob("*") if p.is_file())

@@ -22,6 +22,7 @@ import yaml
 
 from reconciler.gitops import markers
 from reconciler.gitops.drift import DRIFT_BRANCH, DRIFT_PR_MARKER
+from reconciler.gitops.reviewed import PLAN_CHANGED_MARKER
 from reconciler.sandbox import Sandbox, serve
 from tests.workflows.fake_github import FakeGitHub, GitHubState
 from tests.workflows.harness import REPO, WORKFLOWS, Runner, RunResult, merge_runs
@@ -30,6 +31,7 @@ GH_TOKEN = "ghs_fake_workflow_token_0123456789"
 REPOSITORY = "acme/org"
 SANDBOX_KEY = "orgctl-sandbox"
 SANDBOX_SECRET = "orgctl-sandbox-secret"
+NEW_MOBILE = "+86-13700000002"
 
 
 def org_people(org_dir: Path) -> list[dict[str, Any]]:
@@ -336,6 +338,33 @@ def everything_published(world: World) -> dict[str, list[tuple[str, str]]]:
     world.sandbox.tenant.update_user(person["userid"], {"name": "控制台改的"})
     world.sandbox.tenant.add_user("handmade01", "手工加的", "+86-13700000001", [1])
     keep(world.runner("drift", "schedule", {}).run())
+    # A PR gives someone a new number (a replace), and the console renames a department
+    # before it is merged: the new plan goes on the PR and into the plan-changed issue.
+    policy = yaml.safe_load((world.workspace / "org" / "orgctl.yaml").read_text("utf-8"))
+    changed = next(
+        p
+        for p in org_people(world.workspace / "org")
+        if p.get("mobile") and p["userid"] not in policy["protected_users"]
+    )
+    for path in sorted((world.workspace / "org").rglob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if f"userid: {changed['userid']}" in text:
+            old = f'mobile: "{changed["mobile"]}"'
+            assert old in text
+            path.write_text(text.replace(old, f'mobile: "{NEW_MOBILE}"', 1), encoding="utf-8")
+    world.commit("a new number")
+    world.github.add_pull(8)
+    keep(world.plan_pr(8))
+    (dept,) = [
+        d for d in world.sandbox.tenant.departments() if d.get("source_identifier") == "sales"
+    ]
+    world.sandbox.tenant.update_department(dept["dept_id"], {"name": "控制台改名"})
+    world.github.merge_pull(8, world.head_sha, world.head_sha)
+    stale = world.runner("apply", "push", {}).run()
+    assert stale.jobs["report"].step("Post the new plan for review").outcome == "success", (
+        stale.output()
+    )
+    keep(stale)
     wrong = {"DINGTALK_APP_KEY": SANDBOX_KEY, "DINGTALK_APP_SECRET": "wrong"}
     keep(world.runner("apply", "push", {}, secrets=wrong).run())
     for comment in world.github.comments.values():
@@ -351,13 +380,16 @@ def full_pii_in(texts: list[tuple[str, str]], values: list[str]) -> list[str]:
 
 @pytest.fixture
 def published(world: World) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
-    values = [*raw_pii(world.workspace / "org"), "13700000001"]
+    values = [*raw_pii(world.workspace / "org"), "13700000001", NEW_MOBILE[-11:]]
     return everything_published(world), values
 
 
 def test_no_comment_issue_log_or_journal_holds_a_full_mobile_or_email(published) -> None:
     found, values = published
-    assert len(found["comments"]) >= 3  # the plan, the drift issue, the failure report
+    # The plans, the drift issue, the new plan on the PR and in the plan-changed issue, the
+    # failure report.
+    assert len(found["comments"]) >= 6
+    assert any(PLAN_CHANGED_MARKER in text for _, text in found["comments"])
     assert any(where.startswith("orgctl-journal") for where, _ in found["artifacts"])
     others = [(w, t) for w, t in found["artifacts"] if not w.startswith("orgctl-plan-")]
     assert full_pii_in(found["comments"], values) == []

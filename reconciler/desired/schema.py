@@ -149,6 +149,9 @@ PATTERN_HINTS = {
     "\\S": "must not be blank",
     "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$": "is not an email address",
     "^(sliding|bucket|unknown)$": "is not sliding, bucket or unknown",
+    "^[^,\\s][^,]*$": "is not a label name GitHub takes: no commas, no leading space",
+    "^([A-Za-z0-9][A-Za-z0-9-]*/)?[A-Za-z0-9][A-Za-z0-9_.-]*$": "is not a team: write its "
+    "slug (hr-leads) or org/slug",
 }
 
 _TYPE_WORDS = {

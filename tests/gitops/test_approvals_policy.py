@@ -53,7 +53,7 @@ def test_approvals_are_read_with_their_defaults(tmp_path: Path) -> None:
         (
             "approvals:\n  rules:\n    - changes: [delete-user]\n      teams: [hr leads]\n",
             "orgctl.yaml:4:15: approvals.rules[0].teams[0]",
-            "does not match",
+            "is not a team: write its slug",
         ),
         (
             "approvals:\n  label: orgctl-drift\n",

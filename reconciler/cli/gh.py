@@ -380,6 +380,7 @@ def gate_command(
 
 
 def _gate_push(sha: str, org: Path, out_file: Path) -> reviewed.GateDecision:
+    out_file.unlink(missing_ok=True)  # only a plan fetched now may be applied as reviewed
     policy = _policy(org)
     with GitHubClient.from_env(os.environ) as client:
         pull = reviewed.choose_merged(client.pulls_for_commit(sha), sha)

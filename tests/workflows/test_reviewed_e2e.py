@@ -342,12 +342,10 @@ def test_deleting_a_person_needs_a_review_from_the_named_team(world: World) -> N
     world.github.teams["acme/hr"] = {"bob"}
     world.github.teams_token = "ghs_teams_token_read_org"
     policy = world.workspace / "org" / "orgctl.yaml"
-    policy.write_text(
-        policy.read_text(encoding="utf-8")
-        + "\napprovals:\n  rules:\n    - changes: [delete-user, replace-user]\n"
-        "      teams: [hr]\n",
-        encoding="utf-8",
-    )
+    text = policy.read_text(encoding="utf-8")
+    assert text.endswith(f"approvals:\n  label: {LABEL}\n")  # the example's section
+    rules = "  rules:\n    - changes: [delete-user, replace-user]\n      teams: [hr]\n"
+    policy.write_text(text + rules, encoding="utf-8")
     world.commit("deletes need HR")
     converge(world)
     (leaving,) = leaf_people(world, 1)

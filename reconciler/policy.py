@@ -81,6 +81,40 @@ class Lifecycle:
     stale_invitations: InvitationAction = "warn"
 
 
+CHANGE_CLASSES = (
+    "create-user",
+    "update-user",
+    "replace-user",
+    "delete-user",
+    "create-department",
+    "update-department",
+    "delete-department",
+)
+"""What a plan does to one object, as `approvals.rules` name it (a replace is a replace, not
+a delete and a create)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRule:
+    """A plan with any of ``changes`` needs the approval label, or an approving review of the
+    pull request's head from a member of one of ``teams`` (``slug`` or ``org/slug``)."""
+
+    changes: tuple[str, ...]
+    teams: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Approvals:
+    """How a pull request approves what the plan alone may not do (the ``approvals:`` section).
+
+    A plan refused by a safety threshold always needs the label; ``rules`` add needs by
+    change class. The label counts only when someone with write, maintain or admin permission
+    added it after the plan comment of the pull request's current commit was posted."""
+
+    label: str = "orgctl-approved"
+    rules: tuple[ApprovalRule, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     prune_users: bool = False
@@ -108,6 +142,8 @@ class Policy:
     """Work notices after an apply; None: none are sent."""
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     """Leaving dates (holding department, dated removals) and pending invitations."""
+    approvals: Approvals = field(default_factory=Approvals)
+    """What a pull request must show before its plan is applied on merge."""
 
 
 DEFAULT_POLICY = Policy()

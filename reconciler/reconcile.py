@@ -12,7 +12,7 @@ import datetime
 import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reconciler.apply.executor import DEFAULT_CONCURRENCY, ApplyReport, StepEvent, apply_plan
@@ -124,6 +124,26 @@ def check_reviewed(saved: Plan, fresh: Plan, source: str) -> None:
     )
 
 
+STEPS_LISTED = 50
+"""Steps named when a plan is refused for its digest; all of them are in `--out`."""
+
+
+def check_digest(expected: str, fresh: Plan) -> None:
+    """Raise StalePlanError unless ``fresh`` has the digest ``expected`` (a plan approved by
+    its digest alone, without its file)."""
+    if fresh.digest == expected:
+        return
+    ids = [step.id for step in fresh.steps]
+    lines = [f"  + {i}" for i in ids[:STEPS_LISTED]]
+    if len(ids) > STEPS_LISTED:
+        lines.append(f"  … and {len(ids) - STEPS_LISTED} more")
+    planned = "\n".join(["steps planned now:", *lines]) if ids else "nothing is planned now"
+    raise StalePlanError(
+        f"stale plan: the plan now has digest {fresh.digest}, not {expected}; nothing was "
+        f"written; {planned}"
+    )
+
+
 async def run_apply(
     org_dir: Path,
     target: Target,
@@ -138,12 +158,20 @@ async def run_apply(
     local: bool = False,
     env: Mapping[str, str] | None = None,
     notify: bool = True,
+    digest: str = "",
+    force_digest: str = "",
+    approval: str = "",
+    on_planned: Callable[[PlanResult], None] | None = None,
 ) -> ApplyResult:
     """`orgctl apply`: under the tenant lock, read and plan; with ``saved``, go on only if
     the fresh steps are the saved ones; hand the plan to ``on_plan`` (to show it); refuse an
     unsafe plan; ask ``confirm``; then journal and execute the fresh plan. ``progress``
     (given the number of steps) is entered around the execution and yields the callback
     that receives every step event.
+
+    ``digest``: go on only if the fresh plan has it. ``force_digest``: lift the thresholds
+    (never invariants) only for a plan with that digest. ``approval`` (who approved) goes
+    into the journal. ``on_planned`` gets the fresh plan before any check (to keep it).
 
     The policy's ``apply.require_ci`` refuses a real tenant outside CI (``env``, default the
     process environment) unless ``local``.
@@ -160,6 +188,12 @@ async def run_apply(
     # Taken before reading: the plan must come from a state no other apply is changing.
     with TenantLock.for_target(target, clock=clock):
         result = await make_plan(org_dir, target.client, force=force)
+        forced = force_digest != "" and result.plan.digest == force_digest
+        if forced and not force:
+            violations = tuple(check_safety(result.plan, result.policy, force=True))
+            result = replace(result, violations=violations)
+        if on_planned is not None:
+            on_planned(result)
         check_apply_place(
             require_ci=result.policy.require_ci,
             is_sandbox=target.is_sandbox,
@@ -169,6 +203,8 @@ async def run_apply(
         plan = result.plan
         if saved is not None:
             check_reviewed(saved, plan, saved_from)
+        if digest:
+            check_digest(digest, plan)
         if on_plan is not None:
             on_plan(result)
         if result.unsafe:
@@ -191,6 +227,9 @@ async def run_apply(
                 summary=plan.summary.line(),
                 digest=plan.digest,
                 reviewed=saved_from if saved is not None else None,
+                approved_digest=digest or None,
+                forced_digest=force_digest if forced else None,
+                approval=approval or None,
                 live_fingerprint=plan.live_fingerprint,
                 desired_fingerprint=plan.desired_fingerprint,
             )
@@ -339,6 +378,7 @@ __all__ = [
     "ApplyResult",
     "DueResult",
     "PlanResult",
+    "check_digest",
     "check_reviewed",
     "make_plan",
     "managers_to_read",

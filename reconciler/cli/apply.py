@@ -1,7 +1,7 @@
 """`orgctl apply`: make DingTalk match the YAML — re-read, plan, check, confirm, execute.
 
-    orgctl apply [ORG_DIR] [--yes] [--plan FILE] [--force] [--sandbox] [--concurrency N]
-                 [--no-notify]
+    orgctl apply [ORG_DIR] [--yes] [--plan FILE] [--digest D] [--force | --force-digest D]
+                 [--approval TEXT] [--out FILE] [--sandbox] [--concurrency N] [--no-notify]
 
 Exit codes: 0 applied (or nothing to do) · 1 a step failed, or an error · 3 the plan was
 refused by a safety rule (nothing written) · 4 the saved plan is stale (nothing written).
@@ -15,6 +15,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -36,7 +37,7 @@ from reconciler.cli.notify import notice_lines
 from reconciler.errors import InputError
 from reconciler.live.target import Target, open_target
 from reconciler.plan.document import Plan
-from reconciler.plan.render import render_text
+from reconciler.plan.render import render_json, render_text
 from reconciler.plan.safety import Violation
 from reconciler.reconcile import PlanResult, read_saved_plan, run_apply
 
@@ -61,6 +62,33 @@ def apply(
     force: Annotated[
         bool, typer.Option("--force", help="Override the delete thresholds (never invariants).")
     ] = False,
+    digest: Annotated[
+        str,
+        typer.Option(
+            "--digest",
+            help="Apply only if the plan computed now has this digest (a plan approved by "
+            "its digest); otherwise exit 4 and write nothing.",
+        ),
+    ] = "",
+    force_digest: Annotated[
+        str,
+        typer.Option(
+            "--force-digest",
+            help="Like --force, for a plan with this digest only: any other plan keeps the "
+            "thresholds.",
+        ),
+    ] = "",
+    approval: Annotated[
+        str, typer.Option("--approval", help="Who approved this plan, for the journal.")
+    ] = "",
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the plan computed now (masked, as plan --out), applied or not: a "
+            "refused plan can be posted for review.",
+        ),
+    ] = None,
     sandbox: Annotated[
         bool, typer.Option("--sandbox", help="Apply to the embedded sandbox tenant.")
     ] = False,
@@ -87,8 +115,11 @@ def apply(
     with reported():
         target = open_target(sandbox=sandbox, concurrency=concurrency)
         out(target.description)
+        options = _Options(digest, force_digest, approval, out_file)
         code = asyncio.run(
-            _apply(target, org_dir, yes, plan_file, force, concurrency, local, not no_notify)
+            _apply(
+                target, org_dir, yes, plan_file, force, concurrency, local, options, not no_notify
+            )
         )
     if code:
         raise typer.Exit(code)
@@ -102,9 +133,15 @@ async def _apply(
     force: bool,
     concurrency: int,
     local: bool,
+    options: _Options,
     notify: bool = True,
 ) -> int:
     saved = read_saved_plan(plan_file) if plan_file is not None else None
+
+    def keep(result: PlanResult) -> None:
+        if options.out_file is not None:
+            _write_plan(options.out_file, render_json(result.plan, masked=True))
+            err(f"plan written to {options.out_file}")
 
     def show(result: PlanResult) -> None:
         if result.unsafe:
@@ -131,6 +168,10 @@ async def _apply(
             notify=notify,
             on_plan=show,
             progress=_progress,
+            digest=options.digest,
+            force_digest=options.force_digest,
+            approval=options.approval,
+            on_planned=keep,
         )
     if applied.report is None:
         return 0
@@ -139,6 +180,23 @@ async def _apply(
         out(notice_lines(applied.notices, "the apply's result does not depend on them"))
     out(f"journal: {applied.journal}")
     return applied.report.exit_code
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    """The options for reviewed and approved plans."""
+
+    digest: str = ""
+    force_digest: str = ""
+    approval: str = ""
+    out_file: Path | None = None
+
+
+def _write_plan(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"cannot write plan file {path}: {error.strerror}") from None
 
 
 def _show(plan: Plan, violations: tuple[Violation, ...] = ()) -> str:

@@ -15,7 +15,16 @@ from reconciler.desired.locate import describe, problem_at
 from reconciler.desired.schema import schema_errors
 from reconciler.desired.yamlsafe import Document
 from reconciler.errors import Problem
-from reconciler.policy import DEFAULT_POLICY, Lifecycle, Notify, Policy, Safety, TenantTraits
+from reconciler.policy import (
+    DEFAULT_POLICY,
+    ApprovalRule,
+    Approvals,
+    Lifecycle,
+    Notify,
+    Policy,
+    Safety,
+    TenantTraits,
+)
 
 
 @dataclass(slots=True)
@@ -65,6 +74,7 @@ def read_policy(
         unmanaged.append(path)
         if ref is not None:
             ref.unmanaged.append(path)
+    approvals = _read_approvals(document, data.get("approvals") or {}, problems)
     protected = data.get("protected_users") or []
     if ref is not None:
         ref.protected = {userid: index for index, userid in enumerate(protected)}
@@ -97,6 +107,7 @@ def read_policy(
         qps=float((data.get("rate_limit") or {}).get("qps", DEFAULT_POLICY.qps)),
         tenant=TenantTraits(**(data.get("tenant") or {})),  # the schema checked its keys
         require_ci=(data.get("apply") or {}).get("require_ci", DEFAULT_POLICY.require_ci),
+        approvals=approvals,
         timezone=timezone,
         lifecycle=Lifecycle(
             holding_department=lifecycle.get("holding_department"),
@@ -123,6 +134,29 @@ def _notify(section: dict[str, Any] | None) -> Notify | None:
         advance_days=section.get("advance_days"),
         lang=section.get("lang", "zh"),
     )
+
+
+_ORGCTL_LABELS = ("orgctl-drift", "orgctl-apply-failure", "orgctl-plan-changed")
+"""Labels orgctl puts on its own issues: an approval label must not be one of them."""
+
+
+def _read_approvals(document: Document, data: dict[str, Any], problems: list[Problem]) -> Approvals:
+    """The ``approvals:`` section (the schema checked its shape)."""
+    label = str(data.get("label", Approvals().label)).strip()
+    if label.casefold() in _ORGCTL_LABELS:
+        problems.append(
+            problem_at(
+                document,
+                ("approvals", "label"),
+                f"{label!r} is a label orgctl puts on its own issues; choose another name, "
+                "such as orgctl-approved",
+            )
+        )
+    rules = tuple(
+        ApprovalRule(changes=tuple(rule.get("changes") or ()), teams=tuple(rule.get("teams") or ()))
+        for rule in data.get("rules") or ()
+    )
+    return Approvals(label=label, rules=rules)
 
 
 def _valid_timezone(name: str) -> bool:

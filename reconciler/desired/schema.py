@@ -150,6 +150,9 @@ PATTERN_HINTS = {
     "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$": "is not an email address",
     "^(sliding|bucket|unknown)$": "is not sliding, bucket or unknown",
     "^[0-9]{4}-[0-9]{2}-[0-9]{2}$": "is not a date: write YYYY-MM-DD, e.g. 2026-12-31",
+    "^[^,\\s][^,]*$": "is not a label name GitHub takes: no commas, no leading space",
+    "^([A-Za-z0-9][A-Za-z0-9-]*/)?[A-Za-z0-9][A-Za-z0-9_.-]*$": "is not a team: write its "
+    "slug (hr-leads) or org/slug",
 }
 
 _TYPE_WORDS = {

@@ -10,4 +10,7 @@ the workflows stay thin, every rule lives here, under test.
 - `issues`: actions on issues, shared by `drift` and `failures`.
 - `drift`: the drift issue and the drift pull request.
 - `failures`: reports of a failed apply, and closing them once apply succeeds.
+- `approvals`: what a plan needs approved (label, team reviews) and whether a PR has it.
+- `reviewed`: reviewed = applied: what apply may apply on merge, the plan-changed issue.
+- `gate`: the GitHub reads behind those two (record, label events, permissions, artifact).
 """

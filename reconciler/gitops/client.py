@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -39,7 +41,12 @@ def parse_link_header(value: str | None) -> dict[str, str]:
 _LABEL_INFO = {
     DRIFT_LABEL: ("d93f0b", "DingTalk differs from org/ (opened by the nightly drift check)"),
     FAILURE_LABEL: ("b60205", "orgctl apply failed on main"),
+    "orgctl-plan-changed": ("fbca04", "The plan changed between review and merge: not applied"),
 }
+
+ARTIFACT_MAX_BYTES = 200 * 1024 * 1024
+"""A zipped plan artifact larger than this is not downloaded (a plan of 100k people is ~50 MB
+of JSON, much less zipped)."""
 
 
 @dataclass
@@ -127,6 +134,7 @@ class GitHubClient:
         json: Any = None,
         params: Mapping[str, str | int] | None = None,
         ok_missing: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """One call: `path` under the repository's API, or a link GitHub returned. Any
         failure is a GitHubError naming the call, never the token; with `ok_missing`, a 404
@@ -134,7 +142,9 @@ class GitHubClient:
         url = self._url(path)
         shown = urlsplit(url).path
         try:
-            response = self._client().request(method, url, json=json, params=params)
+            response = self._client().request(
+                method, url, json=json, params=params, headers=headers
+            )
         except httpx.HTTPError as exc:
             raise GitHubError(f"GitHub API {method} {shown}: {type(exc).__name__}") from None
         if ok_missing and response.status_code == 404:
@@ -225,6 +235,101 @@ class GitHubClient:
 
     def pulls_for_commit(self, sha: str) -> list[dict[str, Any]]:
         return list(self.paginate(self.repo_path(f"/commits/{sha}/pulls")))
+
+    def create_status(
+        self, sha: str, state: str, context: str, description: str, target_url: str = ""
+    ) -> None:
+        data = {"state": state, "context": context, "description": description[:140]}
+        if target_url:
+            data["target_url"] = target_url
+        self.request("POST", self.repo_path(f"/statuses/{sha}"), json=data)
+
+    # -- approvals: labels and who added them, permissions, reviews, teams
+
+    def issue_labels(self, number: int) -> list[str]:
+        return list(
+            Issue.from_json(self.request("GET", self.repo_path(f"/issues/{number}")).json()).labels
+        )
+
+    def list_issue_events(self, number: int) -> list[dict[str, Any]]:
+        return list(self.paginate(self.repo_path(f"/issues/{number}/events")))
+
+    def collaborator_role(self, login: str) -> str:
+        """The user's role here: admin, maintain, write, triage, read, or "" (none, or GitHub
+        does not know them as a collaborator)."""
+        response = self.request(
+            "GET",
+            self.repo_path(f"/collaborators/{quote(login, safe='')}/permission"),
+            ok_missing=True,
+        )
+        if response.status_code == 404:
+            return ""
+        data = response.json()
+        # role_name tells maintain from write; `permission` folds it into write.
+        return str(data.get("role_name") or data.get("permission") or "")
+
+    def list_reviews(self, number: int) -> list[dict[str, Any]]:
+        return list(self.paginate(self.repo_path(f"/pulls/{number}/reviews")))
+
+    def is_team_member(self, team: str, login: str, token: str = "") -> bool:
+        """Is ``login`` an active member of ``team`` (``slug``, or ``org/slug``; the org is the
+        repository's owner by default)? GITHUB_TOKEN cannot read teams: pass a token with
+        members:read (``token``) for this call only."""
+        org, _, slug = team.rpartition("/")
+        org = org or self.repository.split("/")[0]
+        org, slug, login = (quote(part, safe="") for part in (org, slug, login))
+        path = f"/orgs/{org}/teams/{slug}/memberships/{login}"
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        response = self.request("GET", path, ok_missing=True, headers=headers)
+        return response.status_code == 200 and response.json().get("state") == "active"
+
+    # -- artifacts
+
+    def list_run_artifacts(self, run_id: str) -> list[dict[str, Any]]:
+        response = self.request("GET", self.repo_path(f"/actions/runs/{run_id}/artifacts"))
+        items = response.json().get("artifacts", [])
+        return [a for a in items if isinstance(a, dict)]
+
+    def download_artifact_file(self, artifact_id: int, name: str) -> str | None:
+        """The text of file ``name`` in an artifact, or None when the artifact or the file
+        is gone. GitHub answers the zip's URL with a redirect to storage on another host,
+        signed: that request carries no token."""
+        response = self.request(
+            "GET", self.repo_path(f"/actions/artifacts/{artifact_id}/zip"), ok_missing=True
+        )
+        if response.status_code in (404, 410):
+            return None
+        data = response.content
+        if response.is_redirect:
+            location = response.headers.get("location", "")
+            if urlsplit(location).scheme not in ("http", "https"):
+                raise GitHubError("GitHub API: an artifact redirect without an http(s) URL")
+            try:
+                with (
+                    httpx.Client(transport=self.transport, timeout=self.timeout) as plain,
+                    plain.stream("GET", location) as blob,
+                ):
+                    if blob.status_code >= 400:
+                        raise GitHubError(
+                            f"artifact {artifact_id}: storage answered HTTP {blob.status_code}"
+                        )
+                    chunks: list[bytes] = []
+                    size = 0
+                    for chunk in blob.iter_bytes():
+                        size += len(chunk)
+                        if size > ARTIFACT_MAX_BYTES:
+                            raise GitHubError(f"artifact {artifact_id} is too large")
+                        chunks.append(chunk)
+                    data = b"".join(chunks)
+            except httpx.HTTPError as exc:
+                raise GitHubError(f"artifact {artifact_id}: {type(exc).__name__}") from None
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                if name not in archive.namelist():
+                    return None
+                return archive.read(name).decode("utf-8")
+        except (zipfile.BadZipFile, UnicodeDecodeError):
+            raise GitHubError(f"artifact {artifact_id} is not a zip holding {name}") from None
 
 
 def _describe_failure(method: str, path: str, response: httpx.Response) -> str:

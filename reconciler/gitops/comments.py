@@ -27,19 +27,23 @@ def build_plan_comment(
     errors: str = "",
     run_url: str = "",
     sha: str = "",
+    record: str = "",
+    needs_md: str = "",
 ) -> str:
     """The PR comment for one `orgctl plan` run (without the marker: splitting adds it).
 
     exit 0/2: the plan as rendered. exit 3: the plan with a banner that a safety rule
     refused it. exit 1 (invalid YAML, DingTalk unreachable, …): the errors, masked.
+    ``record``: the hidden review record (first, so it lands in part 1); ``needs_md``: what
+    the plan needs before it is applied on merge.
     """
-    lines: list[str] = []
+    lines: list[str] = [record] if record else []
     if exit_code == 3:
         lines += [
             "### ⛔ orgctl plan: refused by a safety rule",
             "",
             "This plan would not be applied as it is. Split the change into smaller "
-            "PRs, or change the policy in a reviewed PR.",
+            "PRs, change the policy in a reviewed PR, or approve it (below).",
             "",
         ]
     elif exit_code not in (0, 2):
@@ -53,6 +57,8 @@ def build_plan_comment(
         text = mask_pii(errors.strip())
         fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
         lines += [f"{fence}text", text, fence, ""]
+    if needs_md.strip():
+        lines += [needs_md.rstrip("\n"), ""]
     if plan_md.strip():
         lines += [plan_md.rstrip("\n"), ""]
     elif exit_code in (0, 2):

@@ -31,7 +31,8 @@ def _commit_ref(sha: str) -> str:
 _APPLY_EXIT_MEANING = {
     1: "Some steps failed (the others were applied and are kept), or DingTalk could not be "
     "read. The run log and the journal artifact name each failed step.",
-    3: "A safety rule refused the plan: it deletes or replaces more than the policy allows. "
+    3: "A safety rule refused the plan (it deletes or replaces more than the policy allows), "
+    "or an approval it needs is missing (see the plan comment and the run log). "
     "Nothing was applied.",
     4: "The saved plan no longer matched DingTalk. Nothing was applied.",
 }

@@ -73,12 +73,19 @@ class Comment:
     id: int
     body: str
     author: str = ""
+    updated_at: str = ""
+    """GitHub's time of the last edit: an approval label counts only after it."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Comment:
         user = data.get("user") or {}
         login = str(user.get("login", "")) if isinstance(user, Mapping) else ""
-        return cls(id=int(data["id"]), body=str(data.get("body") or ""), author=login)
+        return cls(
+            id=int(data["id"]),
+            body=str(data.get("body") or ""),
+            author=login,
+            updated_at=str(data.get("updated_at") or data.get("created_at") or ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)

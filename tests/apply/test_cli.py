@@ -384,3 +384,77 @@ def test_the_final_report_lists_failures_pending_and_a_screenful_of_skips_masked
     assert any(line.startswith("!!! zhangsan is NOT in DingTalk") for line in lines)
     assert "z@example.com" not in "\n".join(lines)
     assert lines[-1].startswith("Re-run `orgctl apply`")
+
+
+def plan_digest(org_dir: Path, tmp_path: Path) -> str:
+    path = tmp_path / "digest-plan.json"
+    code, output = orgctl("plan", str(org_dir), "--out", str(path))
+    assert code in (0, 3), output
+    return str(json.loads(path.read_text(encoding="utf-8"))["digest"])
+
+
+def test_force_digest_lifts_the_thresholds_for_that_plan_only(
+    tmp_path: Path, sb: Sandbox, server: ServerHandle
+) -> None:
+    org_dir = write_org(tmp_path / "org", PEOPLE)
+    assert orgctl("apply", str(org_dir), "--yes")[0] == 0
+    write_org(org_dir, PEOPLE[:8])  # prunes 4 of 12: over the 10 % threshold
+    digest = plan_digest(org_dir, tmp_path)
+    before = len(sb.writes())
+
+    # An approval of another plan (an earlier push) lifts nothing.
+    other = "sha256:" + "0" * 64
+    code, output = orgctl("apply", str(org_dir), "--yes", "--force-digest", other)
+    assert code == 3, output
+    assert len(sb.writes()) == before
+
+    code, output = orgctl(
+        "apply", str(org_dir), "--yes", "--force-digest", digest, "--approval", "label by alice"
+    )
+    assert code == 0, output
+    assert {u["userid"] for u in sb.tenant.users()} == {p[0] for p in PEOPLE[:8]}
+    journal = read_journal(Path(output.rsplit("journal: ", 1)[1].strip()))
+    (planned,) = [r for r in journal if r["event"] == "plan"]
+    assert planned["forced_digest"] == digest
+    assert planned["approval"] == "label by alice"
+
+
+def test_a_protected_user_stays_untouchable_with_an_approved_digest(
+    tmp_path: Path, sb: Sandbox, server: ServerHandle
+) -> None:
+    org_dir = write_org(tmp_path / "org", PEOPLE, protected="p01")
+    assert orgctl("apply", str(org_dir), "--yes")[0] == 0
+    before = len(sb.writes())
+    new_mobile = [(p[0], p[1], "+86-13900000001" if p[0] == "p01" else p[2]) for p in PEOPLE]
+    write_org(org_dir, new_mobile, protected="p01")
+    digest = plan_digest(org_dir, tmp_path)
+    code, output = orgctl(
+        "apply", str(org_dir), "--yes", "--digest", digest, "--force-digest", digest
+    )
+    assert code == 3, output
+    assert "protected user p01" in output
+    assert len(sb.writes()) == before
+
+
+def test_digest_applies_only_that_plan_and_out_keeps_the_plan_computed_now(
+    tmp_path: Path, sb: Sandbox, server: ServerHandle
+) -> None:
+    org_dir = write_org(tmp_path / "org", PEOPLE[:11])
+    assert orgctl("apply", str(org_dir), "--yes")[0] == 0
+    write_org(org_dir, PEOPLE)
+    digest = plan_digest(org_dir, tmp_path)
+    (eng,) = [d for d in sb.tenant.departments() if d.get("source_identifier") == "eng"]
+    sb.tenant.update_department(eng["dept_id"], {"name": "研发部"})
+    before = len(sb.writes())
+    fresh = tmp_path / "fresh.json"
+    code, output = orgctl("apply", str(org_dir), "--yes", "--digest", digest, "--out", str(fresh))
+    assert code == 4, output
+    assert f"not {digest}" in output
+    assert "+ department.update:eng" in output
+    assert len(sb.writes()) == before
+    kept = json.loads(fresh.read_text(encoding="utf-8"))
+    assert kept["pii_masked"] is True
+    assert PEOPLE[11][2] not in fresh.read_text(encoding="utf-8")
+    code, output = orgctl("apply", str(org_dir), "--yes", "--digest", kept["digest"])
+    assert code == 0, output
+    assert "p11" in {u["userid"] for u in sb.tenant.users()}

@@ -233,6 +233,6 @@ def test_fast_policy_check_agrees_with_jsonschema(policy):
 def test_the_fast_policy_check_passes_the_example_policy(repo_root):
     text = (repo_root / "org" / "orgctl.yaml").read_text(encoding="utf-8")
     policy = parse_yaml(text, "orgctl.yaml").data
-    assert len(policy) == 7
+    assert len(policy) == 8
     assert policy_check()(policy)
     assert not policy_check()({**policy, "rate_limit": {"qps": 0}})

@@ -8,9 +8,11 @@ $GITHUB_OUTPUT. `uses:` steps are emulated: setup-python is a no-op; checkout in
 workspace itself is a no-op (the workspace is the checked-out repository) and one into a
 `path:` writes that commit's tree (or its `sparse-checkout` paths) there, from the
 workspace's git; every checkout is recorded with the commit it asked for. upload-artifact
-records which files it would upload. A local composite action (`uses: ./`, orgctl's own
-action.yml) runs step by step from the workspace's tree; its install step is not run (orgctl
-is installed in this venv) but recorded, with the commit checked out where the action sits,
+records which files it would upload; download-artifact copies an artifact of the same run
+into its `path:` (see `_download_artifact`). A local composite action (`uses: ./`, orgctl's
+own action.yml) runs step by step from the workspace's tree; its install step is not run
+(orgctl is installed in this venv) but recorded, with the commit checked out where the action
+sits,
 so a test can tell which tree's orgctl a job runs. Nothing here reaches beyond loopback.
 """
 
@@ -350,6 +352,8 @@ class Runner:
 
     def __post_init__(self) -> None:
         self.workflow = load_workflow(self.workflow_path)
+        self.uploaded: dict[str, dict[str, bytes]] = {}
+        """Artifacts this run uploaded: name → file name → content at upload time."""
         self.runner_temp = self.workspace.parent / f"{self.workspace.name}-runner-temp"
         self.runner_temp.mkdir(parents=True, exist_ok=True)
         self.home = self.workspace.parent / f"{self.workspace.name}-home"
@@ -376,6 +380,7 @@ class Runner:
             "GITHUB_SHA": str(self.github["sha"]),
             "GITHUB_REF": str(self.github.get("ref", "refs/heads/main")),
             "GITHUB_EVENT_NAME": str(self.github["event_name"]),
+            "GITHUB_ACTOR": str(self.github.get("actor", "octocat")),
             "GITHUB_EVENT_PATH": str(self.event_path),
             "RUNNER_TEMP": str(self.runner_temp),
         }
@@ -441,7 +446,7 @@ class Runner:
             "env": env,
             "runner": {"os": "Linux", "temp": str(self.runner_temp)},
             "matrix": {},
-            "inputs": {},
+            "inputs": dict(self.github.get("event", {}).get("inputs") or {}),
             "job": {"status": "success"},
         }
 
@@ -553,6 +558,8 @@ class Runner:
             }
             files: list[Path] = []
             for pattern in inputs["path"].split("\n"):
+                if not pattern.strip():  # a `|` block ends in a newline: no pattern
+                    continue
                 target = self.workspace / pattern.strip()
                 if target.is_dir():
                     files += sorted(p for p in target.rglob("*") if p.is_file())
@@ -561,7 +568,10 @@ class Runner:
             if not files and inputs.get("if-no-files-found", "warn") == "error":
                 return "failure"
             artifacts[inputs.get("name", "artifact")] = files
+            self.uploaded[inputs.get("name", "artifact")] = {p.name: p.read_bytes() for p in files}
             return "success"
+        if action == "actions/download-artifact":
+            return self._download_artifact(step, contexts, functions, artifacts)
         raise AssertionError(f"action {step['uses']} is not emulated by the harness")
 
     def _run_local_action(
@@ -642,6 +652,27 @@ class Runner:
             outputs=action_outputs,
             env=env,
         )
+
+    def _download_artifact(
+        self,
+        step: dict[str, Any],
+        contexts: dict[str, Any],
+        functions: dict[str, Callable[..., Any]],
+        artifacts: dict[str, list[Path]],
+    ) -> str:
+        """download-artifact of an artifact this run uploaded: its files (by name, as they
+        were when uploaded) into `path:`. Unknown name: the step fails, as on GitHub."""
+        inputs = {
+            k: substitute(str(v), contexts, functions) for k, v in step.get("with", {}).items()
+        }
+        name = inputs["name"]
+        if name not in self.uploaded:
+            return "failure"
+        target = self.workspace / inputs.get("path", ".")
+        target.mkdir(parents=True, exist_ok=True)
+        for filename, data in self.uploaded[name].items():
+            (target / filename).write_bytes(data)
+        return "success"
 
     def _export_tree(self, checkout: Checkout) -> None:
         """Write the commit's tree (only its sparse paths, if given) under `path`, fresh."""

@@ -235,3 +235,65 @@ def test_a_failing_step_of_the_action_fails_the_step_and_the_job(tmp_path):
 def test_an_input_the_action_does_not_declare_is_an_error(tmp_path):
     with pytest.raises(AssertionError, match="'shout' is not defined"):
         local_action_run(tmp_path, "        with:\n          shout: x")
+
+
+def test_artifacts_pass_between_jobs_as_uploaded_and_dispatch_inputs_are_read(
+    tmp_path: Path,
+) -> None:
+    workflow = tmp_path / "w.yml"
+    workflow.write_text(
+        """
+on:
+  workflow_dispatch:
+    inputs:
+      digest: {type: string}
+defaults:
+  run:
+    shell: bash
+jobs:
+  make:
+    runs-on: ubuntu-latest
+    steps:
+      - env:
+          DIGEST: ${{ inputs.digest }}
+        run: echo "$DIGEST" > a.txt && echo two > b.txt
+      - uses: actions/upload-artifact@x
+        with:
+          name: kept
+          path: |
+            a.txt
+            b.txt
+            missing.txt
+      - run: echo changed later > a.txt
+  use:
+    needs: make
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/download-artifact@x
+        with:
+          name: kept
+          path: got
+      - run: cat got/a.txt got/b.txt
+      - id: unknown
+        uses: actions/download-artifact@x
+        with:
+          name: never-uploaded
+"""
+    )
+    subprocess.run(["git", "init", "-q", str(tmp_path / "ws")], check=True)
+    runner = Runner(
+        workflow,
+        tmp_path / "ws",
+        github={
+            "repository": "acme/org",
+            "run_id": 1,
+            "sha": "0" * 40,
+            "event_name": "workflow_dispatch",
+            "event": {"inputs": {"digest": "sha256:abc"}},
+        },
+    )
+    result = runner.run()
+    assert [p.name for p in result.artifacts["kept"]] == ["a.txt", "b.txt"]  # not the workspace
+    use = result.jobs["use"]
+    assert use.steps[1].stdout == "sha256:abc\ntwo\n"  # as uploaded, not as changed later
+    assert use.steps[2].outcome == "failure"

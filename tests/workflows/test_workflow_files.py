@@ -19,7 +19,12 @@ import pytest
 from tests.workflows.harness import REPO, WORKFLOWS, load_workflow, triggers
 
 NAMES = ["ci", "plan", "apply", "drift"]
-ALLOWED_ACTIONS = {"actions/checkout", "actions/setup-python", "actions/upload-artifact"}
+ALLOWED_ACTIONS = {
+    "actions/checkout",
+    "actions/setup-python",
+    "actions/upload-artifact",
+    "actions/download-artifact",
+}
 # orgctl's own composite action, from the commit the job checked out: nothing to pin.
 LOCAL_ACTION = "./"
 # `uses: owner/name@<40 hex> # vX.Y.Z`: a tag can be moved to other code, a commit cannot;
@@ -151,6 +156,7 @@ def test_every_job_running_orgctl_installs_it_with_the_hashed_action_first(workf
     assert installs == [
         "plan.validate",
         "plan.plan",
+        "plan.approval",
         "apply.apply",
         "apply.report",
         "drift.drift",
@@ -179,7 +185,8 @@ def test_default_permissions_are_read_only_and_writes_are_per_job(workflows) -> 
                 if level == "write":
                     writes.setdefault(f"{name}.{job_id}", {})[scope] = level
     assert writes == {
-        "plan.plan": {"pull-requests": "write"},
+        "plan.plan": {"pull-requests": "write", "statuses": "write"},
+        "plan.approval": {"statuses": "write"},
         "apply.report": {"issues": "write", "pull-requests": "write"},
         "drift.drift": {"contents": "write", "issues": "write", "pull-requests": "write"},
     }
@@ -203,7 +210,20 @@ def test_secrets_only_reach_the_steps_that_need_them(workflows) -> None:
                     uses_secret.setdefault(f"{name}.{job_id}", set()).add(str(value))
     read = {"${{ secrets.DINGTALK_READ_APP_KEY }}", "${{ secrets.DINGTALK_READ_APP_SECRET }}"}
     write = {"${{ secrets.DINGTALK_APP_KEY }}", "${{ secrets.DINGTALK_APP_SECRET }}"}
-    assert uses_secret == {"plan.plan": read, "drift.drift": read, "apply.apply": write}
+    # The teams token (read:org, for approvals by team) goes to the steps judging approvals.
+    teams = {"${{ secrets.ORGCTL_TEAMS_TOKEN }}"}
+    assert uses_secret == {
+        "plan.plan": read | teams,
+        "plan.approval": teams,
+        "drift.drift": read,
+        "apply.apply": write | teams,
+    }
+    for name, workflow in workflows.items():
+        for job_id, step in steps(workflow):
+            env = step.get("env", {})
+            if any("DINGTALK_APP_SECRET" in str(v) for v in env.values()):
+                assert not any("ORGCTL_TEAMS_TOKEN" in str(v) for v in env.values())
+                assert "GITHUB_TOKEN" not in env, f"{name}.{job_id}: DingTalk writes, no GitHub"
     # Both apps' credentials live in environments that only main may enter (a workflow added
     # on a branch cannot read them), and only these jobs enter them.
     environments = {
@@ -221,8 +241,9 @@ def test_secrets_only_reach_the_steps_that_need_them(workflows) -> None:
 def test_plan_keeps_pr_code_and_forks_away_from_secrets(workflows) -> None:
     plan = workflows["plan"]
     on = triggers(plan)
-    assert set(on) == {"pull_request", "pull_request_target"}
+    assert set(on) == {"pull_request", "pull_request_target", "pull_request_review"}
     assert on["pull_request_target"]["paths"] == ["org/**"]
+    assert {"labeled", "unlabeled", "synchronize"} <= set(on["pull_request_target"]["types"])
     assert "org/**" in on["pull_request"]["paths"]
     jobs = plan["jobs"]
     # The PR's code runs on pull_request only, where there are no secrets.
@@ -232,8 +253,16 @@ def test_plan_keeps_pr_code_and_forks_away_from_secrets(workflows) -> None:
     condition = " ".join(jobs["scope"]["if"].split())
     assert condition == (
         "github.event_name == 'pull_request_target' && "
-        "github.event.pull_request.head.repo.full_name == github.repository"
+        "github.event.pull_request.head.repo.full_name == github.repository && "
+        "github.event.action != 'labeled' && github.event.action != 'unlabeled'"
     )
+    # Label and review events judge approvals from the API: no checkout of the PR, no
+    # DingTalk secret, no environment.
+    approval = jobs["approval"]
+    assert "DINGTALK" not in json.dumps(approval)
+    assert "environment" not in approval
+    refs = [s["with"]["ref"] for s in approval["steps"] if "checkout" in s.get("uses", "")]
+    assert refs == ["${{ github.event.pull_request.base.sha }}"]
     assert jobs["plan"]["needs"] == "scope"  # not validate: it comments on invalid YAML too
     assert jobs["plan"]["if"] == "needs.scope.outputs.data-only == 'true'"
     assert "secrets." not in json.dumps(jobs["scope"])
@@ -259,12 +288,22 @@ def test_apply_is_serialised_never_cancelled_and_reports_failures(workflows) -> 
     assert report["needs"] == "apply"
     assert report["if"] == "${{ !cancelled() && needs.apply.result != 'skipped' }}"
     conditions = {step.get("name"): step.get("if") for step in report["steps"]}
-    assert conditions["Tell the merged PR (or open an issue)"] == "needs.apply.result == 'failure'"
-    assert conditions["Close an open failure issue"] == "needs.apply.result == 'success'"
+    assert conditions["Tell the merged PR (or open an issue)"] == (
+        "needs.apply.result == 'failure' && needs.apply.outputs.exit-code != '4'"
+    )
+    assert conditions["Post the new plan for review"] == "needs.apply.outputs.exit-code == '4'"
+    assert conditions["Close open issues and record the approval"] == (
+        "needs.apply.result == 'success'"
+    )
     upload = [s for s in apply["jobs"]["apply"]["steps"] if "upload-artifact" in s.get("uses", "")]
-    assert upload
-    assert upload[0]["if"] == "always()"
-    assert upload[0]["with"]["path"] == ".orgctl/journal/"
+    journal = [s for s in upload if s["with"]["path"] == ".orgctl/journal/"]
+    assert journal
+    assert journal[0]["if"] == "always()"
+    # The apply job reads GitHub, never writes to it.
+    assert set(apply["jobs"]["apply"]["permissions"].values()) == {"read"}
+    dispatch = on["workflow_dispatch"]["inputs"]
+    assert dispatch["approve-digest"]["default"] == ""
+    assert dispatch["force"]["type"] == "boolean"
 
 
 def test_drift_runs_nightly_off_the_hour(workflows) -> None:
@@ -304,6 +343,7 @@ def test_setup_guide_names_every_secret_variable_and_environment_the_workflows_u
         "DINGTALK_APP_SECRET",
         "ORGCTL_RUNNER",
         "ORGCTL_APPLY_RUNNER",
+        "ORGCTL_TEAMS_TOKEN",
         "dingtalk-write",
         "dingtalk-read",
     }

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from reconciler.gitops import markdown, markers
+from reconciler.gitops.reviewed import EMPTY_DIGEST
 from tests.workflows.fake_github import FakeGitHub, GitHubState
 from tests.workflows.harness import WORKFLOWS, Runner, RunResult, add_action, merge_runs
 
@@ -425,11 +426,14 @@ def test_apply_uses_write_credentials_and_keeps_the_journal(wiring: Wiring) -> N
     result = wiring.run("apply", "push")
     apply = result.jobs["apply"]
     assert apply.result == "success", result.output()
-    assert ["apply", "org", "--yes"] in wiring.calls()
+    # A push no merged PR stands for applies only an empty plan (nothing unreviewed).
+    assert ["apply", "org", "--yes", "--out", "fresh.json", "--digest", EMPTY_DIGEST] in (
+        wiring.calls()
+    )
     assert [p.name for p in result.artifacts["orgctl-journal-1"]] == ["20260101T000000Z-stub.jsonl"]
     report = result.jobs["report"]
     assert report.step("Tell the merged PR (or open an issue)").outcome == "skipped"
-    assert "nothing to do" in report.step("Close an open failure issue").stdout
+    assert "nothing to close" in report.step("Close open issues and record the approval").stdout
     assert wiring.github.writes() == []
 
 
@@ -464,3 +468,5 @@ def test_a_green_apply_closes_the_failure_issue(wiring: Wiring) -> None:
     assert result.jobs["report"].result == "success", result.output()
     assert issue["state"] == "closed"
     assert "succeeded" in wiring.github.comments_on(issue["number"])[-1]["body"]
+    # A manual run without a digest applies the head of main as it plans now.
+    assert ["apply", "org", "--yes", "--out", "fresh.json"] in wiring.calls()

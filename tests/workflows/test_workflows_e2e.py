@@ -8,11 +8,12 @@ once drift is gone; a failed apply is reported on the merged PR.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import yaml
 
 from reconciler.gitops import markers
 from reconciler.gitops.drift import DRIFT_BRANCH, DRIFT_PR_MARKER
+from reconciler.gitops.reviewed import PLAN_CHANGED_MARKER
 from reconciler.sandbox import Sandbox, serve
 from tests.workflows.fake_github import FakeGitHub, GitHubState
 from tests.workflows.harness import REPO, WORKFLOWS, Runner, RunResult, add_action, merge_runs
@@ -29,6 +31,7 @@ GH_TOKEN = "ghs_fake_workflow_token_0123456789"
 REPOSITORY = "acme/org"
 SANDBOX_KEY = "orgctl-sandbox"
 SANDBOX_SECRET = "orgctl-sandbox-secret"
+NEW_MOBILE = "+86-13700000002"
 
 
 def org_people(org_dir: Path) -> list[dict[str, Any]]:
@@ -61,6 +64,8 @@ class World:
     api_url: str
     head_sha: str
     base_sha: str = ""
+    run_ids: Iterator[int] = field(default_factory=lambda: itertools.count(4242))
+    """Each run its own id: a plan comment names the run whose artifact keeps its plan."""
 
     def runner(
         self,
@@ -68,6 +73,7 @@ class World:
         event_name: str,
         event: dict[str, Any],
         secrets: dict[str, str] | None = None,
+        actor: str = "octocat",
     ) -> Runner:
         def step_env(env: dict[str, str]) -> dict[str, str]:
             # DingTalk credentials point the step at the sandbox, like a real tenant.
@@ -78,7 +84,8 @@ class World:
             self.workspace,
             github={
                 "repository": REPOSITORY,
-                "run_id": 4242,
+                "run_id": next(self.run_ids),
+                "actor": actor,
                 "run_attempt": 1,
                 "sha": self.head_sha,
                 "ref": "refs/heads/main",
@@ -92,6 +99,7 @@ class World:
                 "DINGTALK_READ_APP_SECRET": SANDBOX_SECRET,
                 "DINGTALK_APP_KEY": SANDBOX_KEY,
                 "DINGTALK_APP_SECRET": SANDBOX_SECRET,
+                "ORGCTL_TEAMS_TOKEN": self.github.teams_token,
             },
             api_url=self.api_url,
             step_env=step_env,
@@ -110,10 +118,12 @@ class World:
     def plan_pr(self, number: int, fork: bool = False) -> RunResult:
         """plan.yml as GitHub runs it for one push to a PR: once per event it listens to."""
         event = self.pr_event(number, fork)
-        return merge_runs(
-            self.runner("plan", "pull_request", event).run(),
-            self.runner("plan", "pull_request_target", event).run(),
-        )
+        target = self.runner("plan", "pull_request_target", {**event, "action": "synchronize"})
+        result = merge_runs(self.runner("plan", "pull_request", event).run(), target.run())
+        # What the run uploaded is then GitHub's, for apply to download on merge.
+        for name, files in target.uploaded.items():
+            self.github.add_artifact(target.github["run_id"], name, files)
+        return result
 
     def night(self) -> RunResult:
         """One nightly drift run. Its `orgctl pull` edits org/ in the runner's workspace, which
@@ -186,6 +196,7 @@ def test_plan_posts_one_masked_comment_and_updates_it_on_the_next_push(world: Wo
     assert [p.name for p in result.artifacts["orgctl-plan-7-1"]] == ["plan.json"]
     (first,) = plan_comments(world, 7)
     first_id, first_body = first["id"], first["body"]  # the fake edits `first` in place
+    first_sha = world.head_sha
     for value in raw_pii(world.workspace / "org"):
         assert value not in plan_md
         assert value not in first["body"]
@@ -209,8 +220,13 @@ def test_plan_posts_one_masked_comment_and_updates_it_on_the_next_push(world: Wo
     assert second["id"] == first_id
     assert second["body"] != first_body
     assert "改名测试" in second["body"]
-    posts = [w for w in world.github.writes() if w[0] == "POST"]
+    posts = [w for w in world.github.writes() if w[0] == "POST" and "/comments" in w[1]]
     assert len(posts) == 1  # created once, then only PATCHed
+    # Each planned commit gets its approval status: this plan needs none.
+    for commit in (first_sha, world.head_sha):
+        status = world.github.status(commit, "orgctl/approval")
+        assert status is not None
+        assert status["state"] == "success", status
 
 
 def test_plan_of_a_fork_validates_only_and_never_touches_secrets_or_github(world: World) -> None:
@@ -240,7 +256,7 @@ def test_invalid_yaml_fails_the_job_after_commenting(world: World) -> None:
 
 
 def test_apply_converges_then_drift_opens_and_closes_one_issue(world: World) -> None:
-    applied = world.runner("apply", "push", {}).run()
+    applied = world.runner("apply", "workflow_dispatch", {}).run()
     assert_no_secret_leaked(applied)
     assert applied.jobs["apply"].result == "success", applied.output()
     assert applied.jobs["report"].step("Tell the merged PR (or open an issue)").outcome == (
@@ -323,6 +339,33 @@ def everything_published(world: World) -> dict[str, list[tuple[str, str]]]:
     world.sandbox.tenant.update_user(person["userid"], {"name": "控制台改的"})
     world.sandbox.tenant.add_user("handmade01", "手工加的", "+86-13700000001", [1])
     keep(world.runner("drift", "schedule", {}).run())
+    # A PR gives someone a new number (a replace), and the console renames a department
+    # before it is merged: the new plan goes on the PR and into the plan-changed issue.
+    policy = yaml.safe_load((world.workspace / "org" / "orgctl.yaml").read_text("utf-8"))
+    changed = next(
+        p
+        for p in org_people(world.workspace / "org")
+        if p.get("mobile") and p["userid"] not in policy["protected_users"]
+    )
+    for path in sorted((world.workspace / "org").rglob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if f"userid: {changed['userid']}" in text:
+            old = f'mobile: "{changed["mobile"]}"'
+            assert old in text
+            path.write_text(text.replace(old, f'mobile: "{NEW_MOBILE}"', 1), encoding="utf-8")
+    world.commit("a new number")
+    world.github.add_pull(8)
+    keep(world.plan_pr(8))
+    (dept,) = [
+        d for d in world.sandbox.tenant.departments() if d.get("source_identifier") == "sales"
+    ]
+    world.sandbox.tenant.update_department(dept["dept_id"], {"name": "控制台改名"})
+    world.github.merge_pull(8, world.head_sha, world.head_sha)
+    stale = world.runner("apply", "push", {}).run()
+    assert stale.jobs["report"].step("Post the new plan for review").outcome == "success", (
+        stale.output()
+    )
+    keep(stale)
     wrong = {"DINGTALK_APP_KEY": SANDBOX_KEY, "DINGTALK_APP_SECRET": "wrong"}
     keep(world.runner("apply", "push", {}, secrets=wrong).run())
     for comment in world.github.comments.values():
@@ -338,13 +381,16 @@ def full_pii_in(texts: list[tuple[str, str]], values: list[str]) -> list[str]:
 
 @pytest.fixture
 def published(world: World) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
-    values = [*raw_pii(world.workspace / "org"), "13700000001"]
+    values = [*raw_pii(world.workspace / "org"), "13700000001", NEW_MOBILE[-11:]]
     return everything_published(world), values
 
 
 def test_no_comment_issue_log_or_journal_holds_a_full_mobile_or_email(published) -> None:
     found, values = published
-    assert len(found["comments"]) >= 3  # the plan, the drift issue, the failure report
+    # The plans, the drift issue, the new plan on the PR and in the plan-changed issue, the
+    # failure report.
+    assert len(found["comments"]) >= 6
+    assert any(PLAN_CHANGED_MARKER in text for _, text in found["comments"])
     assert any(where.startswith("orgctl-journal") for where, _ in found["artifacts"])
     others = [(w, t) for w, t in found["artifacts"] if not w.startswith("orgctl-plan-")]
     assert full_pii_in(found["comments"], values) == []
@@ -366,7 +412,7 @@ def drift_pulls(world: World) -> list[dict[str, Any]]:
 def test_drift_pull_request_is_opened_once_updated_next_night_and_closed_when_drift_is_gone(
     world: World,
 ) -> None:
-    assert world.runner("apply", "push", {}).run().jobs["apply"].result == "success"
+    assert world.runner("apply", "workflow_dispatch", {}).run().jobs["apply"].result == "success"
     drift = world.night()
     assert drift.jobs["drift"].result == "success", drift.output()
     assert drift_pulls(world) == []  # no drift, no PR

@@ -142,7 +142,7 @@ def test_every_orgctl_install_requires_hashes_from_the_lock_file(workflows) -> N
                 "python -m pip install --require-hashes --no-deps -r requirements/runtime.txt",
                 "python -m pip install --no-deps --no-build-isolation .",
             ], f"{name}.{job_id}"
-    assert installs == 5  # plan: validate, plan; apply: apply, report; drift
+    assert installs == 6  # plan: validate, plan; apply: apply, report; drift: drift, leavers
 
 
 def test_python_is_311_and_checkouts_keep_no_token(workflows) -> None:
@@ -169,6 +169,7 @@ def test_default_permissions_are_read_only_and_writes_are_per_job(workflows) -> 
         "plan.plan": {"pull-requests": "write"},
         "apply.report": {"issues": "write", "pull-requests": "write"},
         "drift.drift": {"contents": "write", "issues": "write", "pull-requests": "write"},
+        "drift.leavers": {"contents": "write", "pull-requests": "write"},
     }
 
 

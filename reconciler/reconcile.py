@@ -18,6 +18,7 @@ from reconciler.apply.executor import DEFAULT_CONCURRENCY, ApplyReport, StepEven
 from reconciler.apply.journal import Journal
 from reconciler.apply.lock import TenantLock, check_apply_place
 from reconciler.clock import local_date
+from reconciler.desired.base import removed_since
 from reconciler.desired.load import load_desired
 from reconciler.dingtalk import DingTalkClient
 from reconciler.errors import InputError, StalePlanError, UnsafePlanError
@@ -25,6 +26,7 @@ from reconciler.live.snapshot import Progress, read_live
 from reconciler.live.target import Target
 from reconciler.model import Org, UserId
 from reconciler.plan.document import Plan
+from reconciler.plan.lifecycle import split_removed
 from reconciler.plan.planner import build_plan
 from reconciler.plan.safety import Violation, check_safety
 from reconciler.policy import Policy
@@ -65,16 +67,21 @@ async def make_plan(
     *,
     force: bool = False,
     progress: Progress | None = None,
+    base: str | None = None,
 ) -> PlanResult:
-    """Raises ConfigError (bad YAML, or a desired state live cannot reach) or SnapshotError."""
+    """Raises ConfigError (bad YAML, or a desired state live cannot reach) or SnapshotError.
+    ``base``: a git ref; entries removed since then count as leaving if their leaves_on had
+    come, and are refused otherwise under ``lifecycle.dated_removals_only``."""
     desired, policy = load_desired(org_dir)
+    removed = removed_since(org_dir, base, desired) if base is not None else ()
     client.set_qps(policy.qps)  # rate_limit.qps: the client was made before the policy was read
     live = await read_live(client, progress=progress, read_managers=managers_to_read(desired))
     # Which day it is for the org decides whose leaves_on has come: the injected clock, in
     # the policy's time zone (23:30 UTC is already tomorrow in Shanghai).
     today = local_date(client.clock.now(), policy.timezone)
-    plan = build_plan(desired, live, policy, today=today)
-    violations = tuple(check_safety(plan, policy, force=force))
+    dated, undated = split_removed(removed, today)
+    plan = build_plan(desired, live, policy, today=today, removed=dated)
+    violations = tuple(check_safety(plan, policy, force=force, undated_removals=undated))
     return PlanResult(plan, violations, desired, live, policy)
 
 
@@ -122,6 +129,7 @@ async def run_apply(
     progress: Callable[[int], AbstractContextManager[Callable[[StepEvent], None]]] | None = None,
     local: bool = False,
     env: Mapping[str, str] | None = None,
+    base: str | None = None,
 ) -> ApplyResult:
     """`orgctl apply`: under the tenant lock, read and plan; with ``saved``, go on only if
     the fresh steps are the saved ones; hand the plan to ``on_plan`` (to show it); refuse an
@@ -139,7 +147,7 @@ async def run_apply(
     clock = target.client.clock
     # Taken before reading: the plan must come from a state no other apply is changing.
     with TenantLock.for_target(target, clock=clock):
-        result = await make_plan(org_dir, target.client, force=force)
+        result = await make_plan(org_dir, target.client, force=force, base=base)
         check_apply_place(
             require_ci=result.policy.require_ci,
             is_sandbox=target.is_sandbox,

@@ -72,12 +72,21 @@ def apply(
             "--local", help="Apply from outside CI although the policy says apply.require_ci."
         ),
     ] = False,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            help="A git ref (the PR's base, the commit before a push): entries removed since "
+            "then whose leaves_on had come are deleted even with prune.users off; under "
+            "lifecycle.dated_removals_only other removals are refused.",
+        ),
+    ] = None,
 ) -> None:
     """Make DingTalk match the YAML: re-read it, plan, check safety, confirm, apply."""
     with reported():
         target = open_target(sandbox=sandbox, concurrency=concurrency)
         out(target.description)
-        code = asyncio.run(_apply(target, org_dir, yes, plan_file, force, concurrency, local))
+        code = asyncio.run(_apply(target, org_dir, yes, plan_file, force, concurrency, local, base))
     if code:
         raise typer.Exit(code)
 
@@ -90,6 +99,7 @@ async def _apply(
     force: bool,
     concurrency: int,
     local: bool,
+    base: str | None = None,
 ) -> int:
     saved = read_saved_plan(plan_file) if plan_file is not None else None
 
@@ -115,6 +125,7 @@ async def _apply(
             force=force,
             concurrency=concurrency,
             local=local,
+            base=base,
             on_plan=show,
             progress=_progress,
         )

@@ -20,7 +20,7 @@ says to name someone else) instead of planning a write that would fail (60128).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
@@ -136,4 +136,31 @@ def resolve(
     )
 
 
-__all__ = ["Resolved", "Scheduled", "resolve"]
+def split_removed(
+    removed: Sequence[User], today: datetime.date
+) -> tuple[dict[UserId, datetime.date], tuple[User, ...]]:
+    """Entries removed since a base commit: (those whose ``leaves_on`` had come, by userid;
+    the others, undated or dated later)."""
+    dated: dict[UserId, datetime.date] = {}
+    undated: list[User] = []
+    for user in removed:
+        if user.leaves_on is not None and user.leaves_on <= today:
+            dated[user.userid] = user.leaves_on
+        else:
+            undated.append(user)
+    return dated, tuple(undated)
+
+
+def undated_removal_message(user: User) -> str:
+    """Why removing this entry is refused (``lifecycle.dated_removals_only``)."""
+    if user.leaves_on is not None:
+        why = f"their leaves_on {user.leaves_on.isoformat()} has not come"
+    else:
+        why = "it had no leaves_on"
+    return (
+        f"{user.name} ({user.userid}) was removed from the YAML but {why}: set leaves_on "
+        "instead, so every removal is dated and reviewed (lifecycle.dated_removals_only)"
+    )
+
+
+__all__ = ["Resolved", "Scheduled", "resolve", "split_removed", "undated_removal_message"]

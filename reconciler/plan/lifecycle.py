@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
+from reconciler.clock import local_date
 from reconciler.model import Department, Org, User, UserId
 from reconciler.policy import Policy
 
@@ -58,6 +59,65 @@ class Scheduled:
 
 
 @dataclass(frozen=True, slots=True)
+class Pending:
+    """A live person who has not accepted their invitation (40103, ``active: false``).
+
+    DingTalk keeps no creation or invitation time (user/get and user/list have none): the
+    date shown is ``hired_date``, the hire date an admin may set, when there is one."""
+
+    userid: UserId
+    name: str
+    hired_on: datetime.date | None
+    stale: bool = False
+    """Older than ``lifecycle.pending_invitations.max_age_days`` (counted from hired_on)."""
+
+    def describe(self) -> str:
+        since = f"hired {self.hired_on.isoformat()}" if self.hired_on else "no date in DingTalk"
+        return f"{self.userid}  {self.name} ({since})" + (", stale" if self.stale else "")
+
+    def to_data(self) -> dict[str, Any]:
+        return {  # keys sorted, as in the plan file
+            "hired_on": self.hired_on.isoformat() if self.hired_on else None,
+            "name": self.name,
+            "stale": self.stale,
+            "userid": self.userid,
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Pending:
+        hired = data.get("hired_on")
+        return cls(
+            userid=str(data["userid"]),
+            name=str(data["name"]),
+            hired_on=datetime.date.fromisoformat(str(hired)) if hired else None,
+            stale=bool(data.get("stale", False)),
+        )
+
+
+def pending_invitations(
+    live: Org, policy: Policy, today: datetime.date | None
+) -> tuple[Pending, ...]:
+    """Live people whose invitation is pending, by userid; stale ones marked."""
+    found: list[Pending] = []
+    max_days = policy.lifecycle.invitation_max_days
+    for userid in sorted(u for u, user in live.users.items() if user.active is False):
+        user = live.users[userid]
+        hired = (
+            local_date(user.hired_date / 1000, policy.timezone)
+            if user.hired_date is not None
+            else None
+        )
+        stale = (
+            max_days is not None
+            and hired is not None
+            and today is not None
+            and (today - hired).days > max_days
+        )
+        found.append(Pending(userid, user.name, hired, stale))
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
 class Resolved:
     desired: Org
     """What the diff compares with live: leavers out, held people in the holding department."""
@@ -65,6 +125,14 @@ class Resolved:
     """Deleted by this plan, whatever ``prune.users`` says (by their leaves_on)."""
     scheduled: tuple[Scheduled, ...]
     warnings: tuple[str, ...]
+    pending: tuple[Pending, ...] = ()
+    withdrawn: frozenset[UserId] = frozenset()
+    """Stale invitations this plan deletes (``pending_invitations.action: delete``)."""
+
+    @property
+    def deleting(self) -> frozenset[UserId]:
+        """Whom the diff deletes whatever ``prune.users`` says."""
+        return frozenset(self.leaving) | self.withdrawn
 
 
 def resolve(
@@ -72,11 +140,42 @@ def resolve(
     policy: Policy,
     today: datetime.date | None,
     removed: Mapping[UserId, datetime.date] | None = None,
+    live: Org | None = None,
 ) -> Resolved:
     """``today`` None (no clock: a bare `build_plan`): nobody's date has come. ``removed``:
-    entries gone from the YAML since a base commit whose ``leaves_on`` had come."""
+    entries gone from the YAML since a base commit whose ``leaves_on`` had come. ``live``:
+    for the pending invitations (listed; stale ones warned about or deleted)."""
+    pending = pending_invitations(live, policy, today) if live is not None else ()
+    stale = [p for p in pending if p.stale]
+    notes = tuple(
+        f"invitation to {p.userid} ({p.name}) pending since they were hired on "
+        f"{p.hired_on}: older than {policy.lifecycle.invitation_max_days} days"
+        for p in stale
+        if policy.lifecycle.stale_invitations == "warn"
+    )
+    withdrawn = frozenset(p.userid for p in stale if policy.lifecycle.stale_invitations == "delete")
+    resolved = _resolve_dates(desired, policy, today, removed, withdrawn)
+    return replace(
+        resolved,
+        pending=pending,
+        withdrawn=withdrawn,
+        warnings=(*resolved.warnings, *notes),
+    )
+
+
+def _resolve_dates(
+    desired: Org,
+    policy: Policy,
+    today: datetime.date | None,
+    removed: Mapping[UserId, datetime.date] | None,
+    withdrawn: frozenset[UserId],
+) -> Resolved:
     leaving: dict[UserId, datetime.date] = dict(removed or {})
-    if not leaving and not any(u.leaves_on is not None for u in desired.users.values()):
+    if (
+        not leaving
+        and not withdrawn
+        and not any(u.leaves_on is not None for u in desired.users.values())
+    ):
         return Resolved(desired, MappingProxyType({}), (), ())  # the common case: no dates
     holding = policy.lifecycle.holding_department
     hold = datetime.timedelta(days=policy.lifecycle.hold_days)
@@ -95,17 +194,18 @@ def resolve(
         if is_held:
             held.add(userid)
         scheduled.append(Scheduled(userid, user.name, when, is_held))
-    if not leaving and not held:
+    if not leaving and not held and not withdrawn:
         return Resolved(desired, MappingProxyType({}), tuple(scheduled), ())
+    gone = leaving.keys() | withdrawn
     warnings: list[str] = []
     users: list[User] = []
     for userid, user in desired.users.items():
-        if userid in leaving:
+        if userid in gone:
             continue
-        if user.manager in leaving:
+        if user.manager in gone:
             warnings.append(
-                f"{userid}'s manager {user.manager} leaves on {leaving[user.manager]}: "
-                "their manager is left as DingTalk leaves it; name a new one in the YAML"
+                f"{userid}'s manager {user.manager} is deleted by this plan: their manager "
+                "is left as DingTalk leaves it; name a new one in the YAML"
             )
             user = replace(user, manager=None)
         if userid in held and holding is not None:
@@ -118,12 +218,12 @@ def resolve(
             kept = tuple(
                 m
                 for m in managers
-                if m not in leaving and (m not in held or department.key == holding)
+                if m not in gone and (m not in held or department.key == holding)
             )
             if kept != managers:
-                gone = sorted(set(managers) - set(kept))
+                lost = sorted(set(managers) - set(kept))
                 warnings.append(
-                    f"department {department.key} loses manager {', '.join(gone)} "
+                    f"department {department.key} loses manager {', '.join(lost)} "
                     "(leaving); name another in the YAML"
                 )
                 department = replace(department, managers=kept)
@@ -163,4 +263,12 @@ def undated_removal_message(user: User) -> str:
     )
 
 
-__all__ = ["Resolved", "Scheduled", "resolve", "split_removed", "undated_removal_message"]
+__all__ = [
+    "Pending",
+    "Resolved",
+    "Scheduled",
+    "pending_invitations",
+    "resolve",
+    "split_removed",
+    "undated_removal_message",
+]

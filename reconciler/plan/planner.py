@@ -61,9 +61,9 @@ def build_plan(
     none has. ``removed``: entries gone since a base commit whose date had come (see
     `reconciler.plan.lifecycle`)."""
     with gc_paused():
-        dated = resolve(desired, policy, today, removed)
+        dated = resolve(desired, policy, today, removed, live)
         desired = dated.desired
-        changes = diff(desired, live, policy, dated.leaving.keys())
+        changes = diff(desired, live, policy, dated.deleting)
         if changes.problems:
             raise ConfigError(list(changes.problems))
         state = PlanState(
@@ -73,6 +73,7 @@ def build_plan(
             empty_string_clears=policy.tenant.empty_string_clears is True,
         )
         state.leaving = dated.leaving
+        state.withdrawn = dated.withdrawn
         init_slots(state)
         create_departments(state)
         update_departments(state)
@@ -91,6 +92,7 @@ def build_plan(
             desired_fingerprint=fingerprint(desired),
             warnings=(*dated.warnings, *changes.warnings, *state.warnings),
             scheduled=dated.scheduled,
+            pending=dated.pending,
         )
 
 

@@ -472,3 +472,17 @@ def test_the_nightly_leavers_pr_removes_the_entries_whose_date_has_come(world: W
     assert pull["state"] == "closed"
     assert "Nobody's leaving date" in world.github.comments_on(pull["number"])[-1]["body"]
     assert f"heads/{LIFECYCLE_BRANCH}" not in world.github.refs
+
+
+def test_the_drift_issue_lists_pending_invitations(world: World) -> None:
+    assert world.runner("apply", "push", {}).run().jobs["apply"].result == "success"
+    people = org_people(world.workspace / "org")
+    invited, edited = people[1]["userid"], people[2]["userid"]
+    world.sandbox.tenant.set_active(invited, False)  # created, invitation not accepted (40103)
+    world.sandbox.tenant.update_user(edited, {"title": "控制台改的职位"})  # drift
+    night = world.night()
+    assert night.jobs["drift"].step("Plan (read-only DingTalk app)").outputs["exit-code"] == "2"
+    (issue,) = world.github.issues.values()
+    assert "**Pending invitations** (not accepted yet, DingTalk 40103)" in issue["body"]
+    assert f"- {invited}" in issue["body"]
+    assert "(no date in DingTalk)" in issue["body"]

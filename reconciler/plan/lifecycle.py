@@ -236,6 +236,34 @@ def _resolve_dates(
     )
 
 
+def held_view(desired: Org, policy: Policy, today: datetime.date | None) -> Org:
+    """``desired`` with the people inside their holding window in the holding department
+    only, as the plan sees them; everything else as it is. For `orgctl pull`, which must not
+    write a holding move back into the YAML as if it were a console change."""
+    holding = policy.lifecycle.holding_department
+    if holding is None or today is None or holding not in desired.departments:
+        return desired
+    hold = datetime.timedelta(days=policy.lifecycle.hold_days)
+    held = {
+        userid
+        for userid, user in desired.users.items()
+        if user.leaves_on is not None and user.leaves_on - hold <= today < user.leaves_on
+    }
+    if not held:
+        return desired
+    users = [
+        replace(u, departments=(holding,)) if u.userid in held else u
+        for u in desired.users.values()
+    ]
+    departments = [
+        replace(d, managers=tuple(m for m in d.managers if m not in held))
+        if d.managers and d.key != holding and held.intersection(d.managers)
+        else d
+        for d in desired.departments.values()
+    ]
+    return Org.of(departments, users)
+
+
 def split_removed(
     removed: Sequence[User], today: datetime.date
 ) -> tuple[dict[UserId, datetime.date], tuple[User, ...]]:
@@ -267,6 +295,7 @@ __all__ = [
     "Pending",
     "Resolved",
     "Scheduled",
+    "held_view",
     "pending_invitations",
     "resolve",
     "split_removed",

@@ -11,6 +11,10 @@ Phases, each step in exactly one:
 6. set department managers (they are members by now);
 7. delete departments, deepest first.
 
+Before the diff, `lifecycle` applies the leaving dates of the day: people whose
+``leaves_on`` has come are deleted (prune or not), held people move into the holding
+department, the rest are listed as scheduled; pending invitations are listed too.
+
 Where each phase lives: `departments` (1, 2, 7), `people` (3, 4), `updates` (5, 6) with
 `handoffs` (the order of email and telephone handovers). Steps and the plan document are in
 `steps` and `document`; what the phases share while building is `state.PlanState`.

@@ -79,6 +79,11 @@ class User:
     # orgctl-only: the day this person leaves (in the policy's time zone). DingTalk has no
     # such field, so live users never carry it and the diff never compares it.
     leaves_on: datetime.date | None = field(default=None, compare=False)
+    # Live-only facts, never compared. ``active`` False: created, but the invitation is not
+    # accepted yet (user/create answered 40103). ``hired_date``: DingTalk's hire date (epoch
+    # ms, set by an admin; DingTalk keeps no creation or invitation time).
+    active: bool | None = field(default=None, compare=False)
+    hired_date: int | None = field(default=None, compare=False)
     location: Location | None = field(default=None, compare=False, repr=False)
 
 

@@ -12,13 +12,14 @@ import datetime
 import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.apply.executor import DEFAULT_CONCURRENCY, ApplyReport, StepEvent, apply_plan
 from reconciler.apply.journal import Journal
 from reconciler.apply.lock import TenantLock, check_apply_place
 from reconciler.clock import local_date
+from reconciler.desired.base import removed_since
 from reconciler.desired.load import load_desired
 from reconciler.dingtalk import DingTalkClient
 from reconciler.errors import InputError, StalePlanError, UnsafePlanError
@@ -37,6 +38,7 @@ from reconciler.notify.compose import (
 )
 from reconciler.notify.deliver import BatchOutcome, NoticeReport, deliver, lookup_managers
 from reconciler.plan.document import Plan
+from reconciler.plan.lifecycle import split_removed
 from reconciler.plan.planner import build_plan
 from reconciler.plan.safety import Violation, check_safety
 from reconciler.policy import Notify, Policy
@@ -80,16 +82,25 @@ async def make_plan(
     *,
     force: bool = False,
     progress: Progress | None = None,
+    base: str | None = None,
+    force_digest: str = "",
 ) -> PlanResult:
-    """Raises ConfigError (bad YAML, or a desired state live cannot reach) or SnapshotError."""
+    """Raises ConfigError (bad YAML, or a desired state live cannot reach) or SnapshotError.
+    ``base``: a git ref; entries removed since then count as leaving if their leaves_on had
+    come, and are refused otherwise under ``lifecycle.dated_removals_only``.
+    ``force_digest``: the thresholds are lifted (as by ``force``) for the plan with exactly
+    this digest only, e.g. one approved on its pull request."""
     desired, policy = load_desired(org_dir)
+    removed = removed_since(org_dir, base, desired) if base is not None else ()
     client.set_qps(policy.qps)  # rate_limit.qps: the client was made before the policy was read
     live = await read_live(client, progress=progress, read_managers=managers_to_read(desired))
     # Which day it is for the org decides whose leaves_on has come: the injected clock, in
     # the policy's time zone (23:30 UTC is already tomorrow in Shanghai).
     today = local_date(client.clock.now(), policy.timezone)
-    plan = build_plan(desired, live, policy, today=today)
-    violations = tuple(check_safety(plan, policy, force=force))
+    dated, undated = split_removed(removed, today)
+    plan = build_plan(desired, live, policy, today=today, removed=dated)
+    forced = force or (force_digest != "" and plan.digest == force_digest)
+    violations = tuple(check_safety(plan, policy, force=forced, undated_removals=undated))
     return PlanResult(plan, violations, desired, live, policy)
 
 
@@ -162,6 +173,7 @@ async def run_apply(
     force_digest: str = "",
     approval: str = "",
     on_planned: Callable[[PlanResult], None] | None = None,
+    base: str | None = None,
 ) -> ApplyResult:
     """`orgctl apply`: under the tenant lock, read and plan; with ``saved``, go on only if
     the fresh steps are the saved ones; hand the plan to ``on_plan`` (to show it); refuse an
@@ -187,11 +199,9 @@ async def run_apply(
     clock = target.client.clock
     # Taken before reading: the plan must come from a state no other apply is changing.
     with TenantLock.for_target(target, clock=clock):
-        result = await make_plan(org_dir, target.client, force=force)
-        forced = force_digest != "" and result.plan.digest == force_digest
-        if forced and not force:
-            violations = tuple(check_safety(result.plan, result.policy, force=True))
-            result = replace(result, violations=violations)
+        result = await make_plan(
+            org_dir, target.client, force=force, base=base, force_digest=force_digest
+        )
         if on_planned is not None:
             on_planned(result)
         check_apply_place(
@@ -201,6 +211,7 @@ async def run_apply(
             env=os.environ if env is None else env,
         )
         plan = result.plan
+        forced = force_digest != "" and plan.digest == force_digest
         if saved is not None:
             check_reviewed(saved, plan, saved_from)
         if digest:

@@ -17,6 +17,7 @@ from reconciler.cli import doctor as _doctor  # noqa: F401  isort: skip
 from reconciler.cli import init as _init  # noqa: F401  isort: skip
 from reconciler.cli import pull as _pull  # noqa: F401  isort: skip
 from reconciler.cli import notify as _notify  # noqa: F401  isort: skip
+from reconciler.cli import lifecycle as _lifecycle  # noqa: F401  isort: skip
 
 
 def main() -> None:

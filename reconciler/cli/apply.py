@@ -110,6 +110,15 @@ def apply(
             "--no-notify", help="Send no work notices this time, although orgctl.yaml says notify."
         ),
     ] = False,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            help="A git ref (the PR's base, the commit before a push): entries removed since "
+            "then whose leaves_on had come are deleted even with prune.users off; under "
+            "lifecycle.dated_removals_only other removals are refused.",
+        ),
+    ] = None,
 ) -> None:
     """Make DingTalk match the YAML: re-read it, plan, check safety, confirm, apply."""
     with reported():
@@ -118,7 +127,16 @@ def apply(
         options = _Options(digest, force_digest, approval, out_file)
         code = asyncio.run(
             _apply(
-                target, org_dir, yes, plan_file, force, concurrency, local, options, not no_notify
+                target,
+                org_dir,
+                yes,
+                plan_file,
+                force,
+                concurrency,
+                local,
+                options,
+                notify=not no_notify,
+                base=base,
             )
         )
     if code:
@@ -135,6 +153,7 @@ async def _apply(
     local: bool,
     options: _Options,
     notify: bool = True,
+    base: str | None = None,
 ) -> int:
     saved = read_saved_plan(plan_file) if plan_file is not None else None
 
@@ -166,6 +185,7 @@ async def _apply(
             concurrency=concurrency,
             local=local,
             notify=notify,
+            base=base,
             on_plan=show,
             progress=_progress,
             digest=options.digest,

@@ -3,6 +3,7 @@
     orgctl gh comment --pr N --file plan.md [--exit-code N] [--errors-file F]
     orgctl gh drift-issue --file plan.md --exit-code N
     orgctl gh drift-pr --report pull.json [--base main] [--sha SHA]
+    orgctl gh lifecycle-pr --report due.json [--base main] [--sha SHA]
     orgctl gh report-failure [--sha SHA] [--exit-code N]
     orgctl gh resolve-failure [--sha SHA]
     orgctl gh approval-status --pr N
@@ -246,6 +247,50 @@ def drift_pr(
             if not files and pulls:
                 drift.delete_branch(client, drift.DRIFT_BRANCH)
         for line in done or ["no drift to pull, no open drift PR: nothing to do"]:
+            out(line)
+
+
+@gh.command("lifecycle-pr")
+def lifecycle_pr(
+    report: Annotated[
+        Path, typer.Option("--report", help="The JSON `orgctl lifecycle due --report` wrote.")
+    ],
+    base: Annotated[str, typer.Option(help="Branch the PR targets.")] = "main",
+    sha: Annotated[
+        str, typer.Option(help="Commit the YAML was read from (default: GITHUB_SHA).")
+    ] = "",
+) -> None:
+    """Open or update the one leavers' PR (branch orgctl/lifecycle) removing the entries
+    whose leaves_on has come; close it when there are none."""
+    with reported():
+        data = _pull_report(report)
+        files = {path: _read(Path(path), required=True) for path in data["files"]}
+        commit = sha or os.environ.get("GITHUB_SHA", "")
+        run_url = markdown.run_url_from_env(os.environ)
+        body = drift.build_lifecycle_pr_body(data["changes"], data["notes"], run_url)
+        branch = drift.LIFECYCLE_BRANCH
+        with GitHubClient.from_env(os.environ) as client:
+            pulls = drift.list_open_pulls(client, branch)
+            actions = drift.decide_drift_pr(
+                pulls,
+                drifted=bool(files),
+                body=body,
+                closed_comment=drift.build_lifecycle_pr_closed_comment(run_url),
+                branch=branch,
+                marker=drift.LIFECYCLE_PR_MARKER,
+            )
+            if files:
+                if not commit:
+                    raise InputError("--sha or GITHUB_SHA is required to commit the removal")
+                message = "Remove the people whose leaving date has come (orgctl lifecycle due)"
+                head = drift.commit_files(client, commit, files, message)
+                drift.set_branch(client, branch, head)
+            done = drift.execute_pull_actions(
+                client, actions, base=base, branch=branch, title=drift.LIFECYCLE_PR_TITLE
+            )
+            if not files and pulls:
+                drift.delete_branch(client, branch)
+        for line in done or ["nobody's leaves_on has come, no open leavers' PR: nothing to do"]:
             out(line)
 
 

@@ -61,12 +61,21 @@ def plan(
         bool, typer.Option("--sandbox", help="Plan against the embedded sandbox tenant.")
     ] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="No ANSI colours.")] = False,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            help="A git ref (the PR's base, the commit before a push): entries removed since "
+            "then whose leaves_on had come are deleted even with prune.users off; under "
+            "lifecycle.dated_removals_only other removals are refused.",
+        ),
+    ] = None,
 ) -> None:
     """Show what `orgctl apply` would change, in order. Never writes to DingTalk."""
     with reported():
         target = open_target(sandbox=sandbox)
         err(target.description)
-        result = asyncio.run(_plan(target, org_dir, force))
+        result = asyncio.run(_plan(target, org_dir, force, base))
         color = fmt is Format.TEXT and wants_color(no_color)
         out(
             render(result.plan, fmt, violations=result.violations, color=color, masked=True),
@@ -85,9 +94,9 @@ def plan(
         raise typer.Exit(2)
 
 
-async def _plan(target: Target, org_dir: Path, force: bool) -> PlanResult:
+async def _plan(target: Target, org_dir: Path, force: bool, base: str | None) -> PlanResult:
     async with target:
-        return await make_plan(org_dir, target.client, force=force)
+        return await make_plan(org_dir, target.client, force=force, base=base)
 
 
 def _write(path: Path, text: str) -> None:

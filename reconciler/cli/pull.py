@@ -24,6 +24,7 @@ from typing import Annotated
 import typer
 
 from reconciler.cli.app import OrgDirArgument, command, err, out, reported
+from reconciler.clock import local_date
 from reconciler.desired.edit import OrgFiles
 from reconciler.desired.load import load_desired
 from reconciler.errors import ConfigError, InputError
@@ -74,7 +75,8 @@ def pull(
         scope = Scope(only=only.value if only is not None else None, subtree=department)
         if department is not None and not _known(department, desired, live):
             raise InputError(f"--department {department}: no such department key")
-        result = pull_org(desired, live, policy, files, scope)
+        today = local_date(target.client.clock.now(), policy.timezone)
+        result = pull_org(desired, live, policy, files, scope, today=today)
         changed = sorted(files.changed())
         for change in result.changes:
             out(change.describe())

@@ -1,4 +1,5 @@
-"""`orgctl validate [ORG_DIR] [--format text|github]` and `orgctl schema [--policy]`."""
+"""`orgctl validate [ORG_DIR] [--format text|github] [--base REF]` and
+`orgctl schema [--policy]`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from typing import Annotated
 import typer
 
 from reconciler.cli.app import OrgDirArgument, command, err, fail, out
-from reconciler.desired.load import load, schema_text
+from reconciler.clock import SYSTEM_CLOCK, local_date
+from reconciler.desired.base import removal_problem, removed_since
+from reconciler.desired.load import Desired, load, schema_text
 from reconciler.errors import ConfigError, OrgctlError, Problem
+from reconciler.plan.lifecycle import split_removed, undated_removal_message
 
 
 class ValidateFormat(enum.StrEnum):
@@ -31,6 +35,14 @@ def validate(
             "when GITHUB_ACTIONS=true, else text.",
         ),
     ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            help="A git ref (the PR's base): under lifecycle.dated_removals_only, refuse "
+            "entries removed since then without a leaves_on that has come.",
+        ),
+    ] = None,
 ) -> None:
     """Check the desired YAML without contacting DingTalk; print every problem found."""
     if fmt is None:
@@ -38,6 +50,8 @@ def validate(
         fmt = ValidateFormat.github if on_actions else ValidateFormat.text
     try:
         desired = load(org_dir)
+        if base is not None:
+            _check_removals(org_dir, base, desired)
     except ConfigError as error:
         if fmt is ValidateFormat.github:
             for problem in error.problems:
@@ -57,6 +71,18 @@ def validate(
         )
     )
     out(f"{org_dir.as_posix().rstrip('/')}/: {counts} — valid")
+
+
+def _check_removals(org_dir: Path, base: str, desired: Desired) -> None:
+    """Entries removed since ``base`` must have had a leaves_on that has come, when the
+    policy says so (the YAML alone cannot show a removal: the base can)."""
+    policy = desired.policy
+    if not policy.lifecycle.dated_removals_only:
+        return
+    today = local_date(SYSTEM_CLOCK.now(), policy.timezone)
+    _, undated = split_removed(removed_since(org_dir, base, desired.org), today)
+    if undated:
+        raise ConfigError([removal_problem(u, undated_removal_message(u)) for u in undated])
 
 
 def github_annotation(problem: Problem) -> str:

@@ -225,6 +225,11 @@ def _message_for(keyword: str, value: Any, expected: Any) -> str:
         return "has duplicates"
     if keyword == "not" and value == ROOT:
         return "'root' is reserved for DingTalk's root department (dept 1); choose another key"
+    if keyword == "dependentRequired" and isinstance(value, dict):
+        for name, needs in expected.items():
+            missing = [n for n in needs if n not in value]
+            if name in value and missing:
+                return f"{name} needs {' and '.join(missing)} as well"
     if keyword == "minimum":
         return f"must be at least {expected}, not {value}"
     if keyword == "maximum":

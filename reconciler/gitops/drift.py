@@ -154,6 +154,46 @@ def build_drift_pr_closed_comment(run_url: str) -> str:
     return f"No drift left to keep: `orgctl pull` changes nothing ({run_link(run_url)}). Closing.\n"
 
 
+# --------------------------------------------------------------------------- leavers' PR
+#
+# The nightly job also keeps one pull request from its own branch that removes the entries
+# whose leaves_on has come (`orgctl lifecycle due`), kept like the drift PR.
+
+LIFECYCLE_BRANCH = "orgctl/lifecycle"
+LIFECYCLE_PR_MARKER = "orgctl-lifecycle-pr"
+LIFECYCLE_PR_TITLE = "Remove the people whose leaving date has come from org/"
+
+
+def build_lifecycle_pr_body(changes: Sequence[str], notes: Sequence[str], run_url: str) -> str:
+    """The leavers' PR description: who goes, on which date, from which file (masked, as any
+    text we did not render)."""
+    lines = [
+        marker_line(LIFECYCLE_PR_MARKER),
+        "### People whose leaving date has come",
+        "",
+        f"The nightly job ({run_link(run_url)}) found entries in `org/` whose `leaves_on` is "
+        "today or past. This PR removes them (`orgctl lifecycle due`):",
+        "",
+        *(f"- {mask_pii(change)}" for change in changes),
+        "",
+        "From their date on, every plan deletes these people in DingTalk, with their entries "
+        "in `org/` or, once this PR is merged, without (`orgctl plan --base` tells a dated "
+        "removal from an undated one). **Merge** to remove the entries; to keep someone, "
+        "change or remove their `leaves_on` on `main` instead. This PR is updated every night "
+        "and closed once nobody's date has come.",
+    ]
+    if notes:
+        lines += ["", *(f"> {mask_pii(note)}" for note in notes)]
+    return "\n".join(lines) + "\n"
+
+
+def build_lifecycle_pr_closed_comment(run_url: str) -> str:
+    return (
+        f"Nobody's leaving date has come any more: `orgctl lifecycle due` changes nothing "
+        f"({run_link(run_url)}). Closing.\n"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CreatePull:
     body: str
@@ -175,13 +215,20 @@ PullAction = CreatePull | UpdatePull | ClosePull
 
 
 def decide_drift_pr(
-    open_pulls: Sequence[PullRequest], *, drifted: bool, body: str, closed_comment: str
+    open_pulls: Sequence[PullRequest],
+    *,
+    drifted: bool,
+    body: str,
+    closed_comment: str,
+    branch: str = DRIFT_BRANCH,
+    marker: str = DRIFT_PR_MARKER,
 ) -> list[PullAction]:
     """One open drift PR from DRIFT_BRANCH while `pull` changes something; none after. A PR
     counts only if it comes from that branch and its body starts with our marker (a human's
-    PR from a branch of the same name is left alone)."""
+    PR from a branch of the same name is left alone). The leavers' PR is kept the same way,
+    from its own ``branch`` with its own ``marker``."""
     ours = sorted(
-        (p for p in open_pulls if p.head == DRIFT_BRANCH and has_marker(p.body, DRIFT_PR_MARKER)),
+        (p for p in open_pulls if p.head == branch and has_marker(p.body, marker)),
         key=lambda p: p.number,
     )
     if not drifted:
@@ -248,7 +295,12 @@ def delete_branch(client: GitHubClient, branch: str) -> None:
 
 
 def execute_pull_actions(
-    client: GitHubClient, actions: Sequence[PullAction], *, base: str
+    client: GitHubClient,
+    actions: Sequence[PullAction],
+    *,
+    base: str,
+    branch: str = DRIFT_BRANCH,
+    title: str = DRIFT_PR_TITLE,
 ) -> list[str]:
     done: list[str] = []
     for action in actions:
@@ -257,8 +309,8 @@ def execute_pull_actions(
                 "POST",
                 client.repo_path("/pulls"),
                 json={
-                    "title": DRIFT_PR_TITLE,
-                    "head": DRIFT_BRANCH,
+                    "title": title,
+                    "head": branch,
                     "base": base,
                     "body": action.body,
                 },

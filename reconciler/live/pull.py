@@ -21,6 +21,7 @@ A mobile keeps its spelling: a number written without ``+86-`` is written back w
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ from reconciler.live.dump import USER_FIELD_ORDER, generated_keys
 from reconciler.model import ROOT, SENSITIVE_FIELDS, Department, DeptKey, Org, User
 from reconciler.phone import mask_email, mask_mobile
 from reconciler.plan.diff import Diff, diff
+from reconciler.plan.lifecycle import held_view
 from reconciler.policy import Policy
 
 Only = Literal["users", "departments"]
@@ -102,11 +104,18 @@ def _show(name: str, value: Any) -> str:
 
 
 def pull(
-    desired: Org, live: Org, policy: Policy, files: OrgFiles, scope: Scope | None = None
+    desired: Org,
+    live: Org,
+    policy: Policy,
+    files: OrgFiles,
+    scope: Scope | None = None,
+    *,
+    today: datetime.date | None = None,
 ) -> PullResult:
     """The edits that make the YAML describe ``live`` within ``scope``, applied to ``files``
-    (in memory: `OrgFiles.write` writes them) and returned."""
-    return _Puller(desired, live, policy, files, scope or Scope()).run()
+    (in memory: `OrgFiles.write` writes them) and returned. ``today``: a leaver moved into the
+    holding department (``lifecycle``) is where the YAML wants them, not drift."""
+    return _Puller(held_view(desired, policy, today), live, policy, files, scope or Scope()).run()
 
 
 class _Puller:

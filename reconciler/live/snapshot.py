@@ -137,7 +137,18 @@ def live_user(userid: UserId, item: Mapping[str, Any]) -> User:
         work_place=clean_text(item.get("work_place")),
         remark=clean_remark(item.get("remark")),
         extension=live_extension(item.get("extension")),
+        active=_flag(item.get("active")),
+        hired_date=parse_int(item.get("hired_date")),
     )
+
+
+def _flag(raw: object) -> bool | None:
+    """A boolean flag; the documented samples are type-erased ("true"/"false")."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    return None
 
 
 LISTSUBID = "topapi/v2/department/listsubid"

@@ -17,12 +17,12 @@ from typing import Any
 
 from reconciler.errors import InputError
 from reconciler.model import USER_FIELDS, Org, UserId
-from reconciler.plan.lifecycle import Scheduled
+from reconciler.plan.lifecycle import Pending, Scheduled
 from reconciler.plan.steps import Action, Step
 
 SCHEMA_VERSION = 2
 """2: a digest per step and for the plan; masked documents keep the real steps' digests.
-Fields added since, read as empty when absent: ``scheduled``."""
+Fields added since, read as empty when absent: ``scheduled``, ``pending_invitations``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +111,8 @@ class Plan:
     """Mobiles, emails and telephones were masked: fine to show, not applicable."""
     scheduled: tuple[Scheduled, ...] = ()
     """People whose ``leaves_on`` is still to come: listed, no step (not in the digest)."""
+    pending: tuple[Pending, ...] = ()
+    """Live people whose invitation is not accepted yet (40103): listed (not in the digest)."""
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -194,6 +196,7 @@ class Plan:
             "digest": _plan_digest(s["digest"] for s in steps),
             "existing": {"departments": self.existing_departments, "users": self.existing_users},
             "live_fingerprint": self.live_fingerprint,
+            "pending_invitations": [p.to_data() for p in self.pending],
             "pii_masked": self.pii_masked,
             "scheduled": [s.to_data() for s in self.scheduled],
             "schema_version": SCHEMA_VERSION,
@@ -234,6 +237,7 @@ class Plan:
                 pii_masked=masked,
                 # Added within version 2: older documents have no such list.
                 scheduled=tuple(Scheduled.from_data(s) for s in data.get("scheduled", ())),
+                pending=tuple(Pending.from_data(p) for p in data.get("pending_invitations", ())),
             )
             stored_digest = str(data["digest"])
         except (KeyError, TypeError, ValueError) as exc:

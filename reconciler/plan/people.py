@@ -27,6 +27,8 @@ def delete_users(s: PlanState) -> None:
         assert change.live is not None
         if change.kind == "replace":
             note = REPLACE_NOTE
+        elif userid in s.withdrawn:
+            note = "stale invitation (lifecycle.pending_invitations): never accepted"
         elif userid in s.leaving:
             note = f"leaves_on {s.leaving[userid].isoformat()}: their leaving date has come"
         else:

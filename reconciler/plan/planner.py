@@ -11,6 +11,10 @@ Phases, each step in exactly one:
 6. set department managers (they are members by now);
 7. delete departments, deepest first.
 
+Before the diff, `lifecycle` applies the leaving dates of the day: people whose
+``leaves_on`` has come are deleted (prune or not), held people move into the holding
+department, the rest are listed as scheduled; pending invitations are listed too.
+
 Where each phase lives: `departments` (1, 2, 7), `people` (3, 4), `updates` (5, 6) with
 `handoffs` (the order of email and telephone handovers). Steps and the plan document are in
 `steps` and `document`; what the phases share while building is `state.PlanState`.
@@ -61,9 +65,9 @@ def build_plan(
     none has. ``removed``: entries gone since a base commit whose date had come (see
     `reconciler.plan.lifecycle`)."""
     with gc_paused():
-        dated = resolve(desired, policy, today, removed)
+        dated = resolve(desired, policy, today, removed, live)
         desired = dated.desired
-        changes = diff(desired, live, policy, dated.leaving.keys())
+        changes = diff(desired, live, policy, dated.deleting)
         if changes.problems:
             raise ConfigError(list(changes.problems))
         state = PlanState(
@@ -73,6 +77,7 @@ def build_plan(
             empty_string_clears=policy.tenant.empty_string_clears is True,
         )
         state.leaving = dated.leaving
+        state.withdrawn = dated.withdrawn
         init_slots(state)
         create_departments(state)
         update_departments(state)
@@ -91,6 +96,7 @@ def build_plan(
             desired_fingerprint=fingerprint(desired),
             warnings=(*dated.warnings, *changes.warnings, *state.warnings),
             scheduled=dated.scheduled,
+            pending=dated.pending,
         )
 
 

@@ -111,6 +111,9 @@ def render_text(
     if plan.scheduled:
         lines.append(_paint("Scheduled to leave (no step until the date):", "h", color))
         lines.extend(_paint(f"  @ {line}", "@", color) for line in _scheduled_lines(plan))
+    if plan.pending:
+        lines.append(_paint("Pending invitations (not accepted yet, DingTalk 40103):", "h", color))
+        lines.extend(_paint(f"  @ {p.describe()}", "@", color) for p in plan.pending)
     if plan.warnings:
         lines.append(_paint("Warnings:", "!", color))
         lines.extend(_paint(f"  ! {w}", "!", color) for w in plan.warnings)
@@ -170,6 +173,13 @@ def render_markdown(
         tail += [f"- {_md_text(line)}" for line in shown]
         if len(plan.scheduled) > len(shown):
             tail.append(f"- … and {len(plan.scheduled) - len(shown)} more")
+        tail.append("")
+    if plan.pending:
+        tail += ["**Pending invitations** (not accepted yet, DingTalk 40103)", ""]
+        shown_pending = plan.pending[:MARKDOWN_DESTRUCTIVE_LINES]
+        tail += [f"- {_md_text(p.describe())}" for p in shown_pending]
+        if len(plan.pending) > len(shown_pending):
+            tail.append(f"- … and {len(plan.pending) - len(shown_pending)} more")
         tail.append("")
     if plan.warnings:
         tail += ["**Warnings**", ""]

@@ -9,10 +9,12 @@ delete too: the person's DingTalk history goes).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reconciler.model import ROOT, ROOT_DEPT_ID
+from reconciler.model import ROOT, ROOT_DEPT_ID, User
 from reconciler.plan.document import Plan
+from reconciler.plan.lifecycle import undated_removal_message
 from reconciler.plan.steps import Action, DepartmentBody, Step
 from reconciler.policy import Policy
 
@@ -21,7 +23,7 @@ from reconciler.policy import Policy
 class Violation:
     rule: str
     """``user-delete-fraction``, ``department-delete-fraction``, ``root-department``,
-    ``protected-user``."""
+    ``protected-user``, ``undated-removal``."""
     message: str
     """Says whether --force lifts it ("re-run with --force" / "even with --force")."""
     overridable: bool
@@ -31,8 +33,12 @@ class Violation:
         return self.message
 
 
-def check_safety(plan: Plan, policy: Policy, *, force: bool) -> list[Violation]:
-    """Every rule the plan breaks; with ``force``, only the invariants."""
+def check_safety(
+    plan: Plan, policy: Policy, *, force: bool, undated_removals: Sequence[User] = ()
+) -> list[Violation]:
+    """Every rule the plan breaks; with ``force``, only the invariants. ``undated_removals``:
+    entries removed since a base commit without a ``leaves_on`` that had come (`plan --base`);
+    with ``lifecycle.dated_removals_only`` deleting one of them is refused."""
     violations: list[Violation] = []
     deleted_users: set[str] = set()
     deleted_departments = 0
@@ -50,6 +56,17 @@ def check_safety(plan: Plan, policy: Policy, *, force: bool) -> list[Violation]:
                     overridable=False,
                 )
             )
+
+    if policy.lifecycle.dated_removals_only:
+        for user in undated_removals:
+            if user.userid in deleted_users:
+                violations.append(
+                    Violation(
+                        "undated-removal",
+                        undated_removal_message(user) + ", even with --force",
+                        overridable=False,
+                    )
+                )
 
     replaced = plan.replaced_users()
     for userid in sorted(deleted_users & set(policy.protected_users)):

@@ -52,6 +52,7 @@ class PlanState:
         self._temp_counter = 0
         # User bookkeeping.
         self.leaving: Mapping[UserId, datetime.date] = {}  # leaves_on has come: deleted
+        self.withdrawn: frozenset[UserId] = frozenset()  # stale invitations deleted
         self.user_deleted: dict[UserId, str] = {}
         self.user_created: dict[UserId, str] = {}
         self.user_updated: dict[UserId, str] = {}

@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.clock import FakeClock
 from reconciler.dingtalk import DingTalkClient
-from reconciler.live.snapshot import Progress, read_live
+from reconciler.live.snapshot import Progress, live_user, read_live
 from reconciler.model import Org
 from reconciler.sandbox import APP_KEY, APP_SECRET, Sandbox, serve
 from tests.live.helpers import seed
@@ -105,3 +105,20 @@ def test_the_snapshot_works_over_http(sb: Sandbox, clock: FakeClock, expected: O
         live, client = read(sb, clock, base_url=server.url)
     assert live == expected
     assert client.calls_made == expected_calls(sb)
+
+
+def test_the_snapshot_keeps_who_has_not_accepted_their_invitation(sb: Sandbox, clock: FakeClock):
+    sb.tenant.add_user("joined", "已加入", "+86-13700000001", [1])
+    sb.tenant.add_user("invited", "待加入", "+86-13700000002", [1])
+    sb.tenant.set_active("invited", False)  # user/create answered 40103
+    live, _ = read(sb, clock)
+    assert (live.users["joined"].active, live.users["invited"].active) == (True, False)
+    assert live.users["invited"].hired_date is None  # DingTalk has no invitation time
+
+
+def test_flags_and_hire_dates_are_read_from_type_erased_answers():
+    item = {"name": "张三", "active": "false", "hired_date": "1597573616828"}
+    user = live_user("zs", item)
+    assert (user.active, user.hired_date) == (False, 1597573616828)
+    assert live_user("zs", {"name": "张三", "active": True}).active is True
+    assert live_user("zs", {"name": "张三"}).active is None

@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from reconciler.apply.executor import apply_plan
 from reconciler.clock import FakeClock, local_date
+from reconciler.gitops.drift import build_drift_issue_body
 from reconciler.live.target import open_target
 from reconciler.model import Org
 from reconciler.plan.document import Plan
@@ -208,3 +210,67 @@ def test_make_plan_reads_the_day_from_the_clock_in_the_policy_time_zone(
     # The same instant with the policy in UTC: not yet.
     (org_dir / "orgctl.yaml").write_text("timezone: UTC\n", encoding="utf-8")
     assert asyncio.run(plan_now()).empty
+
+
+# --------------------------------------------------------------------------- invitations
+
+HIRED = int(datetime.datetime(2026, 10, 1, tzinfo=datetime.UTC).timestamp() * 1000)
+
+
+def invited(*, hired_date: int | None = HIRED) -> tuple[Org, Org]:
+    desired, live = people(None)
+    pending = replace(live.users["ls"], active=False, hired_date=hired_date)
+    return desired, Org(live.departments, Org.of((), [live.users["zs"], pending]).users)
+
+
+def invitation_policy(action: str, *, protected: tuple[str, ...] = ()) -> Policy:
+    return Policy(
+        protected_users=protected,
+        lifecycle=Lifecycle(invitation_max_days=30, stale_invitations=action),  # type: ignore[arg-type]
+    )
+
+
+def test_pending_invitations_are_listed_with_their_date_and_plan_nothing() -> None:
+    desired, live = invited()
+    plan = build_plan(desired, live, today=TODAY)
+    assert plan.empty
+    assert [(p.userid, p.hired_on, p.stale) for p in plan.pending] == [
+        ("ls", D(2026, 10, 1), False)
+    ]
+    assert "  @ ls  李四 (hired 2026-10-01)\n" in render_text(plan)
+    assert "- ls  李四 (hired 2026-10-01)\n" in render_markdown(plan)
+    assert json.loads(plan.to_json())["pending_invitations"] == [
+        {"hired_on": "2026-10-01", "name": "李四", "stale": False, "userid": "ls"}
+    ]
+    assert Plan.from_json(plan.to_json()) == plan
+
+
+def test_a_stale_invitation_is_a_warning_or_a_delete_through_safety() -> None:
+    desired, live = invited()
+    warned = build_plan(desired, live, invitation_policy("warn"), today=TODAY)
+    assert warned.empty
+    assert any("invitation to ls (李四) pending since" in w for w in warned.warnings)
+    policy = invitation_policy("delete")
+    deleted = build_plan(desired, live, policy, today=TODAY)
+    assert actions(deleted) == [(Action.DELETE_USER, "ls")]
+    assert "stale invitation" in deleted.steps[0].note
+    assert check_safety(deleted, policy, force=False) == []
+    protected = invitation_policy("delete", protected=("ls",))
+    refused = check_safety(build_plan(desired, live, protected, today=TODAY), protected, force=True)
+    assert [v.rule for v in refused] == ["protected-user"]
+
+
+def test_an_invitation_without_a_date_or_younger_than_the_limit_stays() -> None:
+    desired, live = invited(hired_date=None)
+    assert build_plan(desired, live, invitation_policy("delete"), today=TODAY).empty
+    desired, live = invited()
+    day_30 = D(2026, 10, 31)  # 30 days after hire: not older than 30 days yet
+    assert build_plan(desired, live, invitation_policy("delete"), today=day_30).empty
+
+
+def test_the_drift_issue_lists_pending_invitations() -> None:
+    desired, live = invited()
+    plan = build_plan(desired, live, today=TODAY)
+    body = build_drift_issue_body(render_markdown(plan), "https://x/run/1")
+    assert "**Pending invitations** (not accepted yet, DingTalk 40103)" in body
+    assert "- ls  李四 (hired 2026-10-01)" in body

@@ -13,7 +13,7 @@ import datetime
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -144,7 +144,8 @@ def empty() -> Case:
 
 def leavers() -> Case:
     """One leaver whose date has come, one moved into the holding department (7 days before),
-    one only scheduled; prune is off."""
+    one only scheduled; prune is off. Two pending invitations, one stale (a warning)."""
+    hired = int(datetime.datetime(2026, 10, 8, tzinfo=datetime.UTC).timestamp() * 1000)
     live = org(
         live_dept(2, "研发", key="eng", managers=("zhangsan",)),
         live_dept(3, "离职过渡", key="leavers"),
@@ -152,6 +153,9 @@ def leavers() -> Case:
         user("lisi", "李四", "eng", mobile=mobile(2), manager="zhangsan"),
         user("wangwu", "王五", "eng", mobile=mobile(3)),
         user("zhaoliu", "赵六", "eng", mobile=mobile(4)),
+        # Invited, not joined: one hired 52 days ago (stale past 30), one without a date.
+        replace(user("sunqi", "孙七", "eng", mobile=mobile(5)), active=False, hired_date=hired),
+        replace(user("zhouba", "周八", "eng", mobile=mobile(6)), active=False),
     )
     desired = org(
         dept("eng", "研发", managers=("zhangsan",)),
@@ -160,8 +164,12 @@ def leavers() -> Case:
         user("lisi", "李四", "eng", mobile=mobile(2), leaves_on=datetime.date(2026, 12, 31)),
         user("wangwu", "王五", "eng", mobile=mobile(3), leaves_on=datetime.date(2026, 12, 6)),
         user("zhaoliu", "赵六", "eng", mobile=mobile(4)),
+        user("sunqi", "孙七", "eng", mobile=mobile(5)),
+        user("zhouba", "周八", "eng", mobile=mobile(6)),
     )
-    policy = Policy(lifecycle=Lifecycle(holding_department="leavers", hold_days=7))
+    policy = Policy(
+        lifecycle=Lifecycle(holding_department="leavers", hold_days=7, invitation_max_days=30)
+    )
     return Case(desired, live, policy, today=datetime.date(2026, 11, 29))
 
 

@@ -160,6 +160,7 @@ def test_every_job_running_orgctl_installs_it_with_the_hashed_action_first(workf
         "apply.apply",
         "apply.report",
         "drift.drift",
+        "drift.leavers",
     ]
 
 
@@ -189,6 +190,7 @@ def test_default_permissions_are_read_only_and_writes_are_per_job(workflows) -> 
         "plan.approval": {"statuses": "write"},
         "apply.report": {"issues": "write", "pull-requests": "write"},
         "drift.drift": {"contents": "write", "issues": "write", "pull-requests": "write"},
+        "drift.leavers": {"contents": "write", "pull-requests": "write"},
     }
 
 

@@ -28,10 +28,11 @@ READ_SECRET = "read-secret-value-123"
 WRITE_SECRET = "write-secret-value-456"
 
 STUB = r"""#!/usr/bin/env bash
-# Stands in for orgctl's engine; `orgctl gh` is the real one.
+# Stands in for orgctl's engine; `orgctl gh` and `orgctl lifecycle` are the real ones.
 printf '%s\n' "$*" >>"$STUB_LOG"
 case "$1" in
   gh) exec "$REAL_ORGCTL" "$@" ;;
+  lifecycle) exec "$REAL_ORGCTL" "$@" ;;  # reads only the YAML and the date
   validate)
     if [ "$STUB_VALIDATE_EXIT" != 0 ]; then
       echo "org/people.yaml:3:5: users[0].mobile: 15172391968 is taken" >&2
@@ -400,7 +401,9 @@ def test_drift_error_fails_without_touching_issues(wiring: Wiring) -> None:
     drift = result.jobs["drift"]
     assert drift.result == "failure"
     assert drift.step("Open, update or close the drift issue").outcome == "skipped"
-    assert wiring.github.requests == []
+    # Only the leavers job (which reads no tenant) looked for its PR; the drift job nothing.
+    assert result.jobs["leavers"].result == "success", result.output()
+    assert wiring.github.requests == [("GET", f"/repos/{REPOSITORY}/pulls")]
 
 
 def test_a_planted_drift_issue_is_neither_updated_nor_closed(wiring: Wiring) -> None:

@@ -21,7 +21,12 @@ import pytest
 import yaml
 
 from reconciler.gitops import markers
-from reconciler.gitops.drift import DRIFT_BRANCH, DRIFT_PR_MARKER
+from reconciler.gitops.drift import (
+    DRIFT_BRANCH,
+    DRIFT_PR_MARKER,
+    LIFECYCLE_BRANCH,
+    LIFECYCLE_PR_MARKER,
+)
 from reconciler.gitops.reviewed import PLAN_CHANGED_MARKER
 from reconciler.sandbox import Sandbox, serve
 from tests.workflows.fake_github import FakeGitHub, GitHubState
@@ -460,3 +465,71 @@ def test_drift_pull_request_is_opened_once_updated_next_night_and_closed_when_dr
     assert f"heads/{DRIFT_BRANCH}" not in world.github.refs
     (issue,) = world.github.issues.values()
     assert issue["state"] == "closed"
+
+
+# --------------------------------------------------------------------------- leavers
+
+
+def leaver_pulls(world: World) -> list[dict[str, Any]]:
+    return [p for p in world.github.pulls.values() if p["head"]["ref"] == LIFECYCLE_BRANCH]
+
+
+def test_the_nightly_leavers_pr_removes_the_entries_whose_date_has_come(world: World) -> None:
+    assert world.runner("apply", "push", {}).run().jobs["apply"].result == "success"
+    night = world.night()
+    assert night.jobs["leavers"].result == "success", night.output()
+    assert leaver_pulls(world) == []  # nobody leaves: no PR
+
+    # linxiaoyu's date has come; wufang's has not.
+    path = world.workspace / "org" / "people" / "corporate.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace(
+        "    job_number: XH0002\n", "    job_number: XH0002\n    leaves_on: 2020-01-31\n"
+    )
+    text = text.replace(
+        "    email: wufang@xinghe.example\n",
+        "    email: wufang@xinghe.example\n    leaves_on: 2099-12-31\n",
+    )
+    path.write_text(text, encoding="utf-8")
+    world.commit("linxiaoyu and wufang leave")
+    for _ in range(2):  # two nights: still one PR, updated
+        night = world.night()
+        assert_no_secret_leaked(night)
+        assert night.jobs["leavers"].result == "success", night.output()
+    (pull,) = leaver_pulls(world)
+    assert pull["state"] == "open"
+    assert markers.has_marker(pull["body"], LIFECYCLE_PR_MARKER)
+    assert "person linxiaoyu (林晓雨) left on 2020-01-31: removed" in pull["body"]
+    assert "wufang" not in pull["body"]
+    for value in raw_pii(world.workspace / "org"):
+        assert value not in pull["body"]
+    posts = [w for w in world.github.writes() if w == ("POST", "/repos/acme/org/pulls")]
+    assert len(posts) == 1
+    files = world.github.files_at(LIFECYCLE_BRANCH)
+    assert list(files) == ["org/people/corporate.yaml"]
+    removed = files["org/people/corporate.yaml"]
+    assert "userid: linxiaoyu" not in removed
+    assert "leaves_on: 2099-12-31" in removed  # wufang stays, date and all
+
+    # Merged: nobody's date has come any more; the next night closes the PR and its branch.
+    path.write_text(removed, encoding="utf-8")
+    world.commit("remove the leavers")
+    night = world.night()
+    assert night.jobs["leavers"].result == "success", night.output()
+    assert pull["state"] == "closed"
+    assert "Nobody's leaving date" in world.github.comments_on(pull["number"])[-1]["body"]
+    assert f"heads/{LIFECYCLE_BRANCH}" not in world.github.refs
+
+
+def test_the_drift_issue_lists_pending_invitations(world: World) -> None:
+    assert world.runner("apply", "push", {}).run().jobs["apply"].result == "success"
+    people = org_people(world.workspace / "org")
+    invited, edited = people[1]["userid"], people[2]["userid"]
+    world.sandbox.tenant.set_active(invited, False)  # created, invitation not accepted (40103)
+    world.sandbox.tenant.update_user(edited, {"title": "控制台改的职位"})  # drift
+    night = world.night()
+    assert night.jobs["drift"].step("Plan (read-only DingTalk app)").outputs["exit-code"] == "2"
+    (issue,) = world.github.issues.values()
+    assert "**Pending invitations** (not accepted yet, DingTalk 40103)" in issue["body"]
+    assert f"- {invited}" in issue["body"]
+    assert "(no date in DingTalk)" in issue["body"]

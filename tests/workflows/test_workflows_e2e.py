@@ -475,7 +475,7 @@ def leaver_pulls(world: World) -> list[dict[str, Any]]:
 
 
 def test_the_nightly_leavers_pr_removes_the_entries_whose_date_has_come(world: World) -> None:
-    assert world.runner("apply", "push", {}).run().jobs["apply"].result == "success"
+    assert world.runner("apply", "workflow_dispatch", {}).run().jobs["apply"].result == "success"
     night = world.night()
     assert night.jobs["leavers"].result == "success", night.output()
     assert leaver_pulls(world) == []  # nobody leaves: no PR
@@ -522,7 +522,7 @@ def test_the_nightly_leavers_pr_removes_the_entries_whose_date_has_come(world: W
 
 
 def test_the_drift_issue_lists_pending_invitations(world: World) -> None:
-    assert world.runner("apply", "push", {}).run().jobs["apply"].result == "success"
+    assert world.runner("apply", "workflow_dispatch", {}).run().jobs["apply"].result == "success"
     people = org_people(world.workspace / "org")
     invited, edited = people[1]["userid"], people[2]["userid"]
     world.sandbox.tenant.set_active(invited, False)  # created, invitation not accepted (40103)

@@ -24,6 +24,21 @@ from reconciler.desired.yamlsafe import parse_yaml
 from reconciler.model import DEPARTMENT_FIELDS, USER_FIELDS
 
 
+@pytest.mark.parametrize("name", ["org", "policy"])
+def test_no_schema_object_repeats_a_key(name: str) -> None:
+    """json.loads keeps the last of two equal keys: a second `notify` or `limits` left by a
+    merge would silently replace the first."""
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        repeated.extend(k for k in set(keys) if keys.count(k) > 1)
+        return dict(items)
+
+    json.loads(schema_text(name), object_pairs_hook=pairs)
+    assert repeated == []
+
+
 @pytest.mark.parametrize("schema", [org_schema(), policy_schema()], ids=["org", "policy"])
 def test_schemas_are_valid_draft_2020_12(schema):
     Draft202012Validator.check_schema(schema)

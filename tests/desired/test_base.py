@@ -5,8 +5,8 @@ refused by `validate --base` (exit 1, located in the base) and `plan --base` (ex
 from __future__ import annotations
 
 import asyncio
-import json
 import functools
+import json
 import shutil
 import subprocess
 from pathlib import Path

@@ -480,3 +480,27 @@ def test_a_green_apply_closes_the_failure_issue(wiring: Wiring) -> None:
     assert "succeeded" in wiring.github.comments_on(issue["number"])[-1]["body"]
     # A manual run without a digest applies the head of main as it plans now.
     assert ["apply", "org", "--yes", "--out", "fresh.json"] in wiring.calls()
+
+
+def applies(wiring: Wiring) -> list[list[str]]:
+    return [call for call in wiring.calls() if call[0] == "apply"]
+
+
+def test_apply_plans_against_the_org_before_the_change(wiring: Wiring) -> None:
+    before = wiring.head_sha
+    (wiring.workspace / "org" / "people.yaml").write_text("users: [{userid: x}]\n")
+    head = commit(wiring.workspace, "a change to org/")
+    wiring.head_sha = head
+    # A push: the commit before it (a merge commit, a squash or a rebase alike).
+    wiring.run("apply", "push", {"before": before})
+    assert applies(wiring)[-1][:6] == ["apply", "org", "--yes", "--out", "fresh.json", "--base"]
+    assert applies(wiring)[-1][6] == before
+    # A manual run: the head's first parent (the commit before a merge or squash).
+    wiring.run("apply", "workflow_dispatch")
+    assert applies(wiring)[-1][5:7] == ["--base", before]
+    # No commit before it (the branch was created, or history rewritten): no --base, a warning.
+    for missing in ("0" * 40, "f" * 40):
+        result = wiring.run("apply", "push", {"before": missing})
+        assert "--base" not in applies(wiring)[-1]
+        step = result.jobs["apply"].step("Find the org before the change")
+        assert "::warning::no commit before this change" in step.stdout

@@ -84,14 +84,16 @@ async def make_plan(
     progress: Progress | None = None,
     base: str | None = None,
     force_digest: str = "",
+    base_dir: Path | None = None,
 ) -> PlanResult:
     """Raises ConfigError (bad YAML, or a desired state live cannot reach) or SnapshotError.
     ``base``: a git ref; entries removed since then count as leaving if their leaves_on had
-    come, and are refused otherwise under ``lifecycle.dated_removals_only``.
+    come, and are refused otherwise under ``lifecycle.dated_removals_only``. ``base_dir``: the
+    same with the base org in a directory (the plan workflow's checkout of the PR's base).
     ``force_digest``: the thresholds are lifted (as by ``force``) for the plan with exactly
     this digest only, e.g. one approved on its pull request."""
     desired, policy = load_desired(org_dir)
-    removed = removed_since(org_dir, base, desired) if base is not None else ()
+    removed = removed_since(org_dir, base, desired, base_dir=base_dir)
     client.set_qps(policy.qps)  # rate_limit.qps: the client was made before the policy was read
     live = await read_live(client, progress=progress, read_managers=managers_to_read(desired))
     # Which day it is for the org decides whose leaves_on has come: the injected clock, in
@@ -174,6 +176,7 @@ async def run_apply(
     approval: str = "",
     on_planned: Callable[[PlanResult], None] | None = None,
     base: str | None = None,
+    base_dir: Path | None = None,
 ) -> ApplyResult:
     """`orgctl apply`: under the tenant lock, read and plan; with ``saved``, go on only if
     the fresh steps are the saved ones; hand the plan to ``on_plan`` (to show it); refuse an
@@ -200,7 +203,12 @@ async def run_apply(
     # Taken before reading: the plan must come from a state no other apply is changing.
     with TenantLock.for_target(target, clock=clock):
         result = await make_plan(
-            org_dir, target.client, force=force, base=base, force_digest=force_digest
+            org_dir,
+            target.client,
+            force=force,
+            base=base,
+            force_digest=force_digest,
+            base_dir=base_dir,
         )
         if on_planned is not None:
             on_planned(result)

@@ -45,6 +45,17 @@ OrgDirArgument = Annotated[
 ]
 """The ORG_DIR argument of the commands that read the desired state (default ``org``)."""
 
+BaseDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--base-dir",
+        help="Like --base, with the org as it was in a directory (e.g. a checkout of the PR's "
+        "base beside the PR's org/). Not with --base.",
+    ),
+]
+"""``--base-dir DIR``: the base org already checked out, where ORG_DIR is not inside the git
+repository whose history holds the base (the plan workflow's ``pr/org``)."""
+
 
 def report_refusals(violations: Iterable[Violation]) -> None:
     """One stderr line per safety rule that refused the plan, saying which --force lifts."""

@@ -2,6 +2,7 @@
 
     orgctl apply [ORG_DIR] [--yes] [--plan FILE] [--digest D] [--force | --force-digest D]
                  [--approval TEXT] [--out FILE] [--sandbox] [--concurrency N] [--no-notify]
+                 [--base REF | --base-dir DIR]
 
 Exit codes: 0 applied (or nothing to do) · 1 a step failed, or an error · 3 the plan was
 refused by a safety rule (nothing written) · 4 the saved plan is stale (nothing written).
@@ -24,6 +25,7 @@ import typer
 from reconciler.apply.executor import DEFAULT_CONCURRENCY, ApplyReport, Outcome, StepEvent
 from reconciler.apply.journal import scrub
 from reconciler.cli.app import (
+    BaseDirOption,
     OrgDirArgument,
     command,
     err,
@@ -119,6 +121,7 @@ def apply(
             "lifecycle.dated_removals_only other removals are refused.",
         ),
     ] = None,
+    base_dir: BaseDirOption = None,
 ) -> None:
     """Make DingTalk match the YAML: re-read it, plan, check safety, confirm, apply."""
     with reported():
@@ -137,6 +140,7 @@ def apply(
                 options,
                 notify=not no_notify,
                 base=base,
+                base_dir=base_dir,
             )
         )
     if code:
@@ -154,6 +158,7 @@ async def _apply(
     options: _Options,
     notify: bool = True,
     base: str | None = None,
+    base_dir: Path | None = None,
 ) -> int:
     saved = read_saved_plan(plan_file) if plan_file is not None else None
 
@@ -186,6 +191,7 @@ async def _apply(
             local=local,
             notify=notify,
             base=base,
+            base_dir=base_dir,
             on_plan=show,
             progress=_progress,
             digest=options.digest,

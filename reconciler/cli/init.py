@@ -8,7 +8,8 @@ defaults (nothing is pruned), the JSON Schemas, the four workflows using orgctl'
 Action at a pinned ref, ``.github/CODEOWNERS`` with one line per department file,
 ``.pre-commit-config.yaml``, ``.vscode/settings.json`` mapping the schemas, a README and a
 ``.gitignore``. The repository references orgctl by version; it never holds nor installs
-orgctl's source.
+orgctl's source. The plan, apply and drift workflows are the very templates orgctl's own
+repository renders for itself (`repository_workflows`, with the action as ``./``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ CHECKOUT = "actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8 # v5.0.0"
 UPLOAD = "actions/upload-artifact@b7c566a772e6b6bfb58ed0dc250532a479d7789f # v6.0.0"
 
 WORKFLOWS = ("plan", "apply", "drift", "attendance")
+SHARED_WORKFLOWS = ("plan", "apply", "drift")
+"""The workflows this repository runs itself: its own ``.github/workflows`` are these
+templates rendered with the action as ``./`` (`repository_workflows`, `scripts/workflows`),
+so a company's repository gets exactly what this repository's CI tests."""
+LOCAL_ACTION = "./"
 ORG = "org"
 SHA = re.compile(r"^[0-9a-f]{40}$")
 TEMPLATES = files("reconciler").joinpath("templates", "init")
@@ -79,6 +85,38 @@ def action_ref(action: str) -> tuple[str, str, str]:
     return repository, ref, uses
 
 
+def _fill(text: str, replacements: Mapping[str, str]) -> str:
+    for token, value in replacements.items():
+        text = text.replace(token, value)
+    return text
+
+
+def _workflow_replacements(uses: str, note: str = "") -> dict[str, str]:
+    return {
+        "@@SOURCE_NOTE@@": note,
+        "@@ACTION@@": uses,
+        "@@CHECKOUT@@": CHECKOUT,
+        "@@UPLOAD@@": UPLOAD,
+        "@@VERSION@@": __version__,
+    }
+
+
+def repository_workflows() -> dict[str, str]:
+    """orgctl's own plan, apply and drift workflows: the templates a company gets, with the
+    action as ``./`` (this repository's checkout) instead of ``OWNER/orgctl@SHA``. Pure."""
+    return {
+        f".github/workflows/{name}.yml": _fill(
+            _text("workflows", f"{name}.yml"),
+            _workflow_replacements(
+                LOCAL_ACTION,
+                f"# Rendered from reconciler/templates/init/workflows/{name}.yml by "
+                "scripts/workflows: edit that file.\n",
+            ),
+        )
+        for name in SHARED_WORKFLOWS
+    }
+
+
 def scaffold(
     org_files: Mapping[str, str], org: Org, *, action: str, owner: str, name: str
 ) -> dict[str, str]:
@@ -86,19 +124,14 @@ def scaffold(
     repository, ref, uses = action_ref(action)
     url = f"https://github.com/{repository}"
     replacements = {
-        "@@ACTION@@": uses,
-        "@@CHECKOUT@@": CHECKOUT,
-        "@@UPLOAD@@": UPLOAD,
-        "@@VERSION@@": __version__,
+        **_workflow_replacements(uses),
         "@@REPOSITORY_URL@@": url,
         "@@REV@@": ref,
         "@@COMPANY@@": name,
     }
 
     def fill(text: str) -> str:
-        for token, value in replacements.items():
-            text = text.replace(token, value)
-        return text
+        return _fill(text, replacements)
 
     result = {f"{ORG}/{path}": text for path, text in org_files.items()}
     result[f"{ORG}/{POLICY_FILE}"] = _text("orgctl.yaml")

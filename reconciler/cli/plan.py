@@ -1,7 +1,7 @@
 """`orgctl plan`: show what apply would change. Never writes to DingTalk.
 
     orgctl plan [ORG_DIR] [--format text|markdown|json] [--out FILE] [--detailed-exitcode]
-                [--force] [--sandbox] [--no-color]
+                [--force] [--sandbox] [--no-color] [--base REF | --base-dir DIR]
 
 The target line goes to stderr first, the rendered plan to stdout. Every format, and the
 `--out` file, masks mobiles, emails and telephones: terminal output of CI jobs ends up in
@@ -23,6 +23,7 @@ import typer
 
 from reconciler.cli.actions import append_step_summary
 from reconciler.cli.app import (
+    BaseDirOption,
     OrgDirArgument,
     command,
     err,
@@ -70,12 +71,13 @@ def plan(
             "lifecycle.dated_removals_only other removals are refused.",
         ),
     ] = None,
+    base_dir: BaseDirOption = None,
 ) -> None:
     """Show what `orgctl apply` would change, in order. Never writes to DingTalk."""
     with reported():
         target = open_target(sandbox=sandbox)
         err(target.description)
-        result = asyncio.run(_plan(target, org_dir, force, base))
+        result = asyncio.run(_plan(target, org_dir, force, base, base_dir))
         color = fmt is Format.TEXT and wants_color(no_color)
         out(
             render(result.plan, fmt, violations=result.violations, color=color, masked=True),
@@ -94,9 +96,11 @@ def plan(
         raise typer.Exit(2)
 
 
-async def _plan(target: Target, org_dir: Path, force: bool, base: str | None) -> PlanResult:
+async def _plan(
+    target: Target, org_dir: Path, force: bool, base: str | None, base_dir: Path | None
+) -> PlanResult:
     async with target:
-        return await make_plan(org_dir, target.client, force=force, base=base)
+        return await make_plan(org_dir, target.client, force=force, base=base, base_dir=base_dir)
 
 
 def _write(path: Path, text: str) -> None:

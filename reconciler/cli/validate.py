@@ -1,4 +1,4 @@
-"""`orgctl validate [ORG_DIR] [--format text|github] [--base REF]` and
+"""`orgctl validate [ORG_DIR] [--format text|github] [--base REF | --base-dir DIR]` and
 `orgctl schema [--policy]`."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from reconciler.cli.app import OrgDirArgument, command, err, fail, out
+from reconciler.cli.app import BaseDirOption, OrgDirArgument, command, err, fail, out
 from reconciler.clock import SYSTEM_CLOCK, local_date
 from reconciler.desired.base import removal_problem, removed_since
 from reconciler.desired.load import Desired, load, schema_text
@@ -43,6 +43,7 @@ def validate(
             "entries removed since then without a leaves_on that has come.",
         ),
     ] = None,
+    base_dir: BaseDirOption = None,
 ) -> None:
     """Check the desired YAML without contacting DingTalk; print every problem found."""
     if fmt is None:
@@ -50,8 +51,8 @@ def validate(
         fmt = ValidateFormat.github if on_actions else ValidateFormat.text
     try:
         desired = load(org_dir)
-        if base is not None:
-            _check_removals(org_dir, base, desired)
+        if base is not None or base_dir is not None:
+            _check_removals(org_dir, base, base_dir, desired)
     except ConfigError as error:
         if fmt is ValidateFormat.github:
             for problem in error.problems:
@@ -73,14 +74,18 @@ def validate(
     out(f"{org_dir.as_posix().rstrip('/')}/: {counts} — valid")
 
 
-def _check_removals(org_dir: Path, base: str, desired: Desired) -> None:
+def _check_removals(
+    org_dir: Path, base: str | None, base_dir: Path | None, desired: Desired
+) -> None:
     """Entries removed since ``base`` must have had a leaves_on that has come, when the
     policy says so (the YAML alone cannot show a removal: the base can)."""
     policy = desired.policy
+    # Read even when the policy does not ask: a base that does not load is a mistake to show.
+    removed = removed_since(org_dir, base, desired.org, base_dir=base_dir)
     if not policy.lifecycle.dated_removals_only:
         return
     today = local_date(SYSTEM_CLOCK.now(), policy.timezone)
-    _, undated = split_removed(removed_since(org_dir, base, desired.org), today)
+    _, undated = split_removed(removed, today)
     if undated:
         raise ConfigError([removal_problem(u, undated_removal_message(u)) for u in undated])
 

@@ -1,7 +1,10 @@
-"""The people an org directory had at a git ref and has no more: what `--base REF` compares.
-I/O: reads git objects (``git ls-tree``, ``git cat-file``) into a temporary directory and loads
-that like any org directory. Nothing is checked out and nothing from the repository is run
-(no hooks, no filters, no attributes: plumbing commands read objects only).
+"""The people an org directory had at its base and has no more: what `--base REF` and
+`--base-dir DIR` compare. I/O: ``--base`` reads git objects (``git ls-tree``, ``git cat-file``)
+into a temporary directory and loads that like any org directory. Nothing is checked out and
+nothing from the repository is run (no hooks, no filters, no attributes: plumbing commands
+read objects only). ``--base-dir`` loads a directory that already holds the org as it was: in
+the plan workflow the pull request's org is a separate checkout (not at its path in the
+repository the job runs in), and its base is checked out beside it, as data.
 
 With the YAML alone nobody can tell that an entry was removed; against the org at the base
 of a change (the pull request's base, the commit before a push) it is plain. `plan --base`
@@ -25,12 +28,32 @@ from reconciler.model import Location, Org, User
 _GIT = ("git", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null")
 
 
-def removed_since(org_dir: Path, ref: str, desired: Org) -> tuple[User, ...]:
-    """The users of the org at ``ref`` that ``desired`` lacks, sorted by userid; each located
-    in the base (``REF:org/people/x.yaml:12:5``). Raises InputError (not a git work tree, an
-    unknown ref) or ConfigError (the org at ``ref`` does not load)."""
-    base = org_at(org_dir, ref)
+def removed_since(
+    org_dir: Path, ref: str | None, desired: Org, *, base_dir: Path | None = None
+) -> tuple[User, ...]:
+    """The users of the base org that ``desired`` lacks, sorted by userid; each located in the
+    base (``REF:org/people/x.yaml:12:5``, or the file under ``base_dir``). The base is the org
+    at the git ref ``ref``, or the directory ``base_dir`` (at most one of them; neither: nobody
+    was removed). Raises InputError (not a git work tree, an unknown ref, no such directory)
+    or ConfigError (the base org does not load)."""
+    if ref is not None and base_dir is not None:
+        raise InputError("--base and --base-dir name the same thing: give one of them")
+    if base_dir is not None:
+        base = org_in(base_dir)
+    elif ref is not None:
+        base = org_at(org_dir, ref)
+    else:
+        return ()
     return tuple(base.users[u] for u in sorted(base.users) if u not in desired.users)
+
+
+def org_in(base_dir: Path) -> Org:
+    """The org in a directory, as the base. A missing directory is an error, not an empty
+    base: a mistyped path must not silently let every removal through."""
+    if not base_dir.is_dir():
+        raise InputError(f"--base-dir {base_dir}: no such directory")
+    org, _ = load_desired(base_dir)
+    return org
 
 
 def org_at(org_dir: Path, ref: str) -> Org:
@@ -99,4 +122,4 @@ def _git_bytes(cwd: Path, *args: str) -> bytes:
     return done.stdout
 
 
-__all__ = ["org_at", "removal_problem", "removed_since"]
+__all__ = ["org_at", "org_in", "removal_problem", "removed_since"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -186,3 +187,81 @@ def test_plan_base_refuses_deleting_an_undated_removal(sandboxed: Path, clock: F
     assert "refused: 钱伟 (qianwei) was removed from the YAML but it had no leaves_on" in (
         result.stderr
     )
+
+
+# --------------------------------------------------------------------------- --base-dir
+
+
+def base_copy(root: Path) -> Path:
+    """The org as it is now, copied outside the repository (as the plan workflow checks out
+    the PR's base beside the PR's org/)."""
+    copy = root.parent / "base-checkout" / "org"
+    shutil.copytree(root / "org", copy)
+    return copy
+
+
+def test_base_dir_reads_the_org_in_a_directory_and_locates_removals_there(repo: Path) -> None:
+    base = base_copy(repo)
+    remove_qianwei(repo)
+    desired, _ = load_desired(Path("org"))
+    (gone,) = removed_since(Path("org"), None, desired, base_dir=base)
+    assert gone.userid == "qianwei"
+    assert gone.location is not None
+    assert gone.location.file.endswith("base-checkout/org/people/engineering.yaml")
+    assert removed_since(Path("org"), None, load_desired(base)[0], base_dir=base) == ()
+
+
+def test_base_dir_missing_or_with_base_is_an_input_error(repo: Path) -> None:
+    desired, _ = load_desired(Path("org"))
+    with pytest.raises(InputError, match="no such directory"):
+        removed_since(Path("org"), None, desired, base_dir=repo / "no-such-org")
+    with pytest.raises(InputError, match="give one of them"):
+        removed_since(Path("org"), "main", desired, base_dir=repo / "org")
+    result = orgctl("validate", "org", "--base-dir", "no-such-org")
+    assert result.exit_code == 1
+    assert "--base-dir no-such-org: no such directory" in result.stderr
+
+
+def test_validate_base_dir_refuses_an_undated_removal_and_accepts_a_dated_one(
+    repo: Path,
+) -> None:
+    policy(repo, "lifecycle:\n  dated_removals_only: true\n")
+    git(repo, "commit", "-qam", "policy")
+    base = base_copy(repo)
+    remove_qianwei(repo)
+    result = orgctl("validate", "org", "--base-dir", str(base))
+    assert result.exit_code == 1
+    assert "钱伟 (qianwei) was removed from the YAML but it had no leaves_on" in result.stderr
+    assert "base-checkout/org/people/engineering.yaml:36:5" in result.stderr
+    git(repo, "checkout", "-q", "--", "org")
+    date_qianwei(repo, "2020-01-31")
+    shutil.rmtree(base.parent)
+    base = base_copy(repo)
+    remove_qianwei(repo)
+    assert orgctl("validate", "org", "--base-dir", str(base)).exit_code == 0
+
+
+def test_plan_base_dir_deletes_a_dated_removal_with_prune_off_outside_any_git_repo(
+    sandboxed: Path, clock: FakeClock, tmp_path: Path
+) -> None:
+    edit(sandboxed / "org" / "orgctl.yaml", "users: true ", "users: false")
+    date_qianwei(sandboxed, "2020-01-31")
+    base = base_copy(sandboxed)
+    # The PR's org exported outside the repository (no git around it), like the workflow's pr/.
+    pr_org = tmp_path / "pr" / "org"
+    shutil.copytree(sandboxed / "org", pr_org)
+    path = pr_org / "people" / "engineering.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index(QIANWEI)
+    path.write_text(text[:start] + text[text.index("  - userid:", start + 1) :], encoding="utf-8")
+
+    async def run() -> list[tuple[Action, str]]:
+        async with open_target(sandbox=True, clock=clock) as target:
+            result = await make_plan(pr_org, target.client, base_dir=base)
+            assert result.violations == ()
+            return [(s.action, s.key) for s in result.plan.steps]
+
+    assert asyncio.run(run()) == [(Action.DELETE_USER, "qianwei")]
+    result = orgctl("plan", str(pr_org), "--sandbox", "--base-dir", str(base), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert [step["id"] for step in json.loads(result.stdout)["steps"]] == ["user.delete:qianwei"]

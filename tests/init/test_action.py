@@ -206,9 +206,7 @@ def test_the_repositorys_workflows_install_with_the_action_and_actionlint_checks
     bad = (
         copied[0]
         .read_text("utf-8")
-        .replace(
-            "        uses: ./\n", "        uses: ./\n        with:\n          no-such-input: x\n", 1
-        )
+        .replace("          orgctl-version: ", "          no-such-input: ", 1)
     )
     copied[0].write_text(bad, encoding="utf-8")
     messages = [p["message"] for p in actionlint(copied[0], cwd=tmp_path)]

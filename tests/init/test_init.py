@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,12 @@ from typer.testing import CliRunner
 
 from reconciler import __version__
 from reconciler.cli import app
-from reconciler.cli.init import ACTION_REPOSITORY, WORKFLOWS
+from reconciler.cli.init import (
+    ACTION_REPOSITORY,
+    SHARED_WORKFLOWS,
+    WORKFLOWS,
+    repository_workflows,
+)
 from tests.workflows.test_workflow_files import actionlint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,3 +163,46 @@ def test_the_bundled_example_is_the_repositorys_example_org():
         assert path.read_text("utf-8") == (REPO / "org" / path.relative_to(bundled)).read_text(
             "utf-8"
         )
+
+
+# --------------------------------------------------------------------------- one source of truth
+
+
+def test_the_repositorys_workflows_are_the_templates_rendered_with_the_local_action():
+    """What a company gets is what this repository runs and tests: its plan, apply and drift
+    workflows are `orgctl init`'s templates with the action as `./` (scripts/workflows)."""
+    rendered = repository_workflows()
+    assert sorted(rendered) == [f".github/workflows/{n}.yml" for n in sorted(SHARED_WORKFLOWS)]
+    for name, text in rendered.items():
+        assert (REPO / name).read_text("utf-8") == text, f"{name}: run scripts/workflows"
+        assert "@@" not in text
+
+
+def test_a_company_gets_every_job_and_step_of_the_repositorys_workflows(tmp_path):
+    repo = scaffold(tmp_path, "--example", "--action", f"acme/orgctl-fork@{SHA}")
+    for name in SHARED_WORKFLOWS:
+        ours = yaml.safe_load((REPO / ".github" / "workflows" / f"{name}.yml").read_text("utf-8"))
+        theirs = yaml.safe_load((repo / ".github" / "workflows" / f"{name}.yml").read_text("utf-8"))
+        assert list(theirs["jobs"]) == list(ours["jobs"]), name
+        for job, spec in ours["jobs"].items():
+            mine = [s.get("run") or s.get("uses") for s in spec["steps"]]
+            got = [s.get("run") or s.get("uses") for s in theirs["jobs"][job]["steps"]]
+            assert got == [f"acme/orgctl-fork@{SHA}" if u == "./" else u for u in mine], job
+    assert "leavers" in theirs["jobs"]
+    assert "notify due org" in (repo / ".github" / "workflows" / "drift.yml").read_text("utf-8")
+
+
+def test_scripts_workflows_check_finds_a_workflow_behind_its_template(tmp_path):
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO / "scripts", copy / "scripts")
+    shutil.copytree(REPO / ".github", copy / ".github")
+    env = {"PYTHON": sys.executable, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    check = [str(copy / "scripts" / "workflows"), "--check"]
+    assert subprocess.run(check, env=env, capture_output=True, timeout=60).returncode == 0
+    drift = copy / ".github" / "workflows" / "drift.yml"
+    drift.write_text(drift.read_text("utf-8").replace("  leavers:", "  leavers-old:"), "utf-8")
+    done = subprocess.run(check, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "-  leavers-old:" in done.stdout
+    assert subprocess.run(check[:1], env=env, timeout=60).returncode == 0  # rewrites it
+    assert subprocess.run(check, env=env, timeout=60).returncode == 0

@@ -346,6 +346,7 @@ def test_setup_guide_names_every_secret_variable_and_environment_the_workflows_u
         "ORGCTL_RUNNER",
         "ORGCTL_APPLY_RUNNER",
         "ORGCTL_TEAMS_TOKEN",
+        "ORGCTL_NOTIFY_AGENT_ID",
         "dingtalk-write",
         "dingtalk-read",
     }

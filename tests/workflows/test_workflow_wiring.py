@@ -201,8 +201,10 @@ def test_plan_calls_orgctl_as_documented_and_posts_one_comment(wiring: Wiring) -
     assert result.jobs["validate"].result == "success"
     assert result.jobs["plan"].result == "success"
     calls = wiring.calls()
-    assert ["validate", "org"] in calls
-    assert ["plan", "pr/org", "--format", "markdown", "--out", "plan.json"] in calls
+    # Both against the PR's base: validate by its commit, plan by its org checked out as data.
+    assert ["validate", "org", "--base", wiring.head_sha] in calls
+    plan = ["plan", "pr/org", "--base-dir", "pr-base/org", "--format", "markdown"]
+    assert [*plan, "--out", "plan.json"] in calls
     assert [p.name for p in result.artifacts["orgctl-plan-5-1"]] == ["plan.json"]
     (comment,) = marked(wiring.github, 5, "orgctl-plan")
     assert "create user lisi" in comment["body"]
@@ -306,7 +308,12 @@ def test_the_plan_job_runs_the_base_branch_orgctl_on_the_pr_org_as_data(wiring: 
     # From the PR: org/ only, into its own folder, which is what orgctl plans from.
     data = [c for c in plan.checkouts if c.ref == head]
     assert [(c.path, c.sparse) for c in data] == [("pr", ("org",))]
-    assert ["plan", "pr/org", "--format", "markdown", "--out", "plan.json"] in wiring.calls()
+    # The base of its removals: org/ where the PR branched (the merge base), as data too.
+    (where,) = [c for c in plan.checkouts if c.path == "pr-base"]
+    assert (where.ref, where.sparse) == (base, ("org",))
+    assert result.jobs["scope"].outputs["merge-base"] == base
+    plan_call = ["plan", "pr/org", "--base-dir", "pr-base/org", "--format", "markdown"]
+    assert [*plan_call, "--out", "plan.json"] in wiring.calls()
     people = (wiring.workspace / "pr" / "org" / "people.yaml").read_text()
     assert "from-the-pr" in people
     # validate runs the PR's own code (the event's default checkout), without secrets.
@@ -473,3 +480,27 @@ def test_a_green_apply_closes_the_failure_issue(wiring: Wiring) -> None:
     assert "succeeded" in wiring.github.comments_on(issue["number"])[-1]["body"]
     # A manual run without a digest applies the head of main as it plans now.
     assert ["apply", "org", "--yes", "--out", "fresh.json"] in wiring.calls()
+
+
+def applies(wiring: Wiring) -> list[list[str]]:
+    return [call for call in wiring.calls() if call[0] == "apply"]
+
+
+def test_apply_plans_against_the_org_before_the_change(wiring: Wiring) -> None:
+    before = wiring.head_sha
+    (wiring.workspace / "org" / "people.yaml").write_text("users: [{userid: x}]\n")
+    head = commit(wiring.workspace, "a change to org/")
+    wiring.head_sha = head
+    # A push: the commit before it (a merge commit, a squash or a rebase alike).
+    wiring.run("apply", "push", {"before": before})
+    assert applies(wiring)[-1][:6] == ["apply", "org", "--yes", "--out", "fresh.json", "--base"]
+    assert applies(wiring)[-1][6] == before
+    # A manual run: the head's first parent (the commit before a merge or squash).
+    wiring.run("apply", "workflow_dispatch")
+    assert applies(wiring)[-1][5:7] == ["--base", before]
+    # No commit before it (the branch was created, or history rewritten): no --base, a warning.
+    for missing in ("0" * 40, "f" * 40):
+        result = wiring.run("apply", "push", {"before": missing})
+        assert "--base" not in applies(wiring)[-1]
+        step = result.jobs["apply"].step("Find the org before the change")
+        assert "::warning::no commit before this change" in step.stdout

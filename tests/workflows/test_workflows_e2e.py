@@ -79,6 +79,7 @@ class World:
         event: dict[str, Any],
         secrets: dict[str, str] | None = None,
         actor: str = "octocat",
+        vars: dict[str, str] | None = None,
     ) -> Runner:
         def step_env(env: dict[str, str]) -> dict[str, str]:
             # DingTalk credentials point the step at the sandbox, like a real tenant.
@@ -106,6 +107,7 @@ class World:
                 "DINGTALK_APP_SECRET": SANDBOX_SECRET,
                 "ORGCTL_TEAMS_TOKEN": self.github.teams_token,
             },
+            vars=vars or {},
             api_url=self.api_url,
             step_env=step_env,
         )
@@ -130,10 +132,10 @@ class World:
             self.github.add_artifact(target.github["run_id"], name, files)
         return result
 
-    def night(self) -> RunResult:
+    def night(self, vars: dict[str, str] | None = None) -> RunResult:
         """One nightly drift run. Its `orgctl pull` edits org/ in the runner's workspace, which
         a runner throws away: so is it here, back to the head commit."""
-        result = self.runner("drift", "schedule", {}).run()
+        result = self.runner("drift", "schedule", {}, vars=vars).run()
         git(self.workspace, "checkout", "-q", "-f", "HEAD")
         git(self.workspace, "clean", "-fdq")
         return result
@@ -343,7 +345,8 @@ def everything_published(world: World) -> dict[str, list[tuple[str, str]]]:
     person = org_people(world.workspace / "org")[0]
     world.sandbox.tenant.update_user(person["userid"], {"name": "控制台改的"})
     world.sandbox.tenant.add_user("handmade01", "手工加的", "+86-13700000001", [1])
-    keep(world.runner("drift", "schedule", {}).run())
+    # The nightly run with advance notices on (the step's log is published too).
+    keep(world.runner("drift", "schedule", {}, vars={"ORGCTL_NOTIFY_AGENT_ID": "987654321"}).run())
     # A PR gives someone a new number (a replace), and the console renames a department
     # before it is merged: the new plan goes on the PR and into the plan-changed issue.
     policy = yaml.safe_load((world.workspace / "org" / "orgctl.yaml").read_text("utf-8"))
@@ -475,6 +478,7 @@ def leaver_pulls(world: World) -> list[dict[str, Any]]:
 
 
 def test_the_nightly_leavers_pr_removes_the_entries_whose_date_has_come(world: World) -> None:
+    # A manual run applies the head of main (a push no reviewed plan stands for would not).
     assert world.runner("apply", "workflow_dispatch", {}).run().jobs["apply"].result == "success"
     night = world.night()
     assert night.jobs["leavers"].result == "success", night.output()
@@ -522,6 +526,7 @@ def test_the_nightly_leavers_pr_removes_the_entries_whose_date_has_come(world: W
 
 
 def test_the_drift_issue_lists_pending_invitations(world: World) -> None:
+    # A manual run applies the head of main (a push no reviewed plan stands for would not).
     assert world.runner("apply", "workflow_dispatch", {}).run().jobs["apply"].result == "success"
     people = org_people(world.workspace / "org")
     invited, edited = people[1]["userid"], people[2]["userid"]

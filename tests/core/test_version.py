@@ -63,18 +63,21 @@ def test_bash_completion_completes_commands_and_options():
         env = {**os.environ, "_ORGCTL_COMPLETE": "complete_bash", "COMP_WORDS": words}
         env["COMP_CWORD"] = str(cword)
         result = subprocess.run(
-            [str(ORGCTL)], env=env, capture_output=True, text=True, timeout=60, check=True
+            [str(ORGCTL)], env=env, capture_output=True, text=True, timeout=60, check=False
         )
+        assert result.returncode == 0, result.stderr
         return result.stdout.split()
 
     assert complete("orgctl att", 1) == ["attendance"]
     assert "--detailed-exitcode" in complete("orgctl plan --de", 2)
-    script = subprocess.run(
+    shown = subprocess.run(
         [str(ORGCTL), "--show-completion", "bash"],
         capture_output=True,
         text=True,
         timeout=60,
-        check=True,
-    ).stdout
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr  # what went wrong, not only that it did
+    script = shown.stdout
     assert "_orgctl_completion" in script
     assert "complete " in script

@@ -225,29 +225,18 @@ def drift_pr(
     close it when pull changes nothing."""
     with reported():
         data = _pull_report(report)
-        files = {path: _read(Path(path), required=True) for path in data["files"]}
-        commit = sha or os.environ.get("GITHUB_SHA", "")
-        run_url = markdown.run_url_from_env(os.environ)
-        body = drift.build_drift_pr_body(data["changes"], data["notes"], run_url)
-        with GitHubClient.from_env(os.environ) as client:
-            pulls = drift.list_open_pulls(client, drift.DRIFT_BRANCH)
-            actions = drift.decide_drift_pr(
-                pulls,
-                drifted=bool(files),
-                body=body,
-                closed_comment=drift.build_drift_pr_closed_comment(run_url),
-            )
-            if files:
-                if not commit:
-                    raise InputError("--sha or GITHUB_SHA is required to commit the drift")
-                message = "Keep the DingTalk console's changes (orgctl pull)"
-                head = drift.commit_files(client, commit, files, message)
-                drift.set_branch(client, drift.DRIFT_BRANCH, head)
-            done = drift.execute_pull_actions(client, actions, base=base)
-            if not files and pulls:
-                drift.delete_branch(client, drift.DRIFT_BRANCH)
-        for line in done or ["no drift to pull, no open drift PR: nothing to do"]:
-            out(line)
+        _keep_one_pr(
+            data["files"],
+            base=base,
+            sha=sha,
+            body=drift.build_drift_pr_body(data["changes"], data["notes"], _run_url()),
+            closed_comment=drift.build_drift_pr_closed_comment(_run_url()),
+            branch=drift.DRIFT_BRANCH,
+            marker=drift.DRIFT_PR_MARKER,
+            title=drift.DRIFT_PR_TITLE,
+            message="Keep the DingTalk console's changes (orgctl pull)",
+            idle="no drift to pull, no open drift PR: nothing to do",
+        )
 
 
 @gh.command("lifecycle-pr")
@@ -264,34 +253,61 @@ def lifecycle_pr(
     whose leaves_on has come; close it when there are none."""
     with reported():
         data = _pull_report(report)
-        files = {path: _read(Path(path), required=True) for path in data["files"]}
-        commit = sha or os.environ.get("GITHUB_SHA", "")
-        run_url = markdown.run_url_from_env(os.environ)
-        body = drift.build_lifecycle_pr_body(data["changes"], data["notes"], run_url)
-        branch = drift.LIFECYCLE_BRANCH
-        with GitHubClient.from_env(os.environ) as client:
-            pulls = drift.list_open_pulls(client, branch)
-            actions = drift.decide_drift_pr(
-                pulls,
-                drifted=bool(files),
-                body=body,
-                closed_comment=drift.build_lifecycle_pr_closed_comment(run_url),
-                branch=branch,
-                marker=drift.LIFECYCLE_PR_MARKER,
-            )
-            if files:
-                if not commit:
-                    raise InputError("--sha or GITHUB_SHA is required to commit the removal")
-                message = "Remove the people whose leaving date has come (orgctl lifecycle due)"
-                head = drift.commit_files(client, commit, files, message)
-                drift.set_branch(client, branch, head)
-            done = drift.execute_pull_actions(
-                client, actions, base=base, branch=branch, title=drift.LIFECYCLE_PR_TITLE
-            )
-            if not files and pulls:
-                drift.delete_branch(client, branch)
-        for line in done or ["nobody's leaves_on has come, no open leavers' PR: nothing to do"]:
-            out(line)
+        _keep_one_pr(
+            data["files"],
+            base=base,
+            sha=sha,
+            body=drift.build_lifecycle_pr_body(data["changes"], data["notes"], _run_url()),
+            closed_comment=drift.build_lifecycle_pr_closed_comment(_run_url()),
+            branch=drift.LIFECYCLE_BRANCH,
+            marker=drift.LIFECYCLE_PR_MARKER,
+            title=drift.LIFECYCLE_PR_TITLE,
+            message="Remove the people whose leaving date has come (orgctl lifecycle due)",
+            idle="nobody's leaves_on has come, no open leavers' PR: nothing to do",
+        )
+
+
+def _run_url() -> str:
+    return markdown.run_url_from_env(os.environ)
+
+
+def _keep_one_pr(
+    paths: list[str],
+    *,
+    base: str,
+    sha: str,
+    body: str,
+    closed_comment: str,
+    branch: str,
+    marker: str,
+    title: str,
+    message: str,
+    idle: str,
+) -> None:
+    """Keep one PR from ``branch`` (found by ``marker``) carrying the files at ``paths`` as
+    they are now, committed on ``sha``; close it and delete the branch when there are none."""
+    files = {path: _read(Path(path), required=True) for path in paths}
+    commit = sha or os.environ.get("GITHUB_SHA", "")
+    with GitHubClient.from_env(os.environ) as client:
+        pulls = drift.list_open_pulls(client, branch)
+        actions = drift.decide_drift_pr(
+            pulls,
+            drifted=bool(files),
+            body=body,
+            closed_comment=closed_comment,
+            branch=branch,
+            marker=marker,
+        )
+        if files:
+            if not commit:
+                raise InputError(f"--sha or GITHUB_SHA is required to commit to {branch}")
+            head = drift.commit_files(client, commit, files, message)
+            drift.set_branch(client, branch, head)
+        done = drift.execute_pull_actions(client, actions, base=base, branch=branch, title=title)
+        if not files and pulls:
+            drift.delete_branch(client, branch)
+    for line in done or [idle]:
+        out(line)
 
 
 def _pull_report(path: Path) -> dict[str, list[str]]:

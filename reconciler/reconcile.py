@@ -347,12 +347,10 @@ async def run_notify_due(
     desired, policy = load_desired(org_dir)
     settings = policy.notify
     client = target.client
-    if settings is None or settings.advance_days is None:
-        return DueResult(
-            today or local_date(client.clock.now(), policy.timezone), (), None, None, False
-        )
-    client.set_qps(policy.qps)
     day = today or local_date(client.clock.now(), policy.timezone)
+    if settings is None or settings.advance_days is None:
+        return DueResult(day, (), None, None, False)
+    client.set_qps(policy.qps)
     leavers = due_people(desired, day, settings.advance_days)
     if not leavers:
         return DueResult(day, (), None)

@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from reconciler.apply.report import ApplyReport, Outcome
+from reconciler.apply.report import ApplyReport
 from reconciler.model import ROOT, DeptKey, Org, UserId
 from reconciler.plan.document import Plan
 from reconciler.plan.steps import CreateUser, DeleteUser, UpdateUser
@@ -115,7 +115,7 @@ def applied_changes(
     """The people changes that happened, with their recipients (before exclusions).
     ``managers``: ``manager_userid`` read separately for people `people_to_look_up` named."""
     extra = managers or {}
-    done = {r.step_id for r in report.results if r.outcome is Outcome.DONE}
+    done = {r.step_id for r in report.done}
     created = {s.body.userid for s in plan.steps if s.id in done and isinstance(s.body, CreateUser)}
     changes: list[PersonChange] = []
     for step in plan.steps:
@@ -177,9 +177,8 @@ def leaving_on_notice_day(
     delivers to a person once a day (143106)."""
     due = today + dt.timedelta(days=advance_days)
     changes = []
-    for userid, want in sorted(desired.users.items()):
-        if want.leaves_on != due:
-            continue
+    for userid in due_people(desired, today, advance_days):
+        want = desired.users[userid]
         have = live.users.get(userid)
         manager = want.manager or (have.manager if have else None)
         recipients = {manager} if manager else set()
@@ -206,7 +205,7 @@ def due_people(desired: Org, today: dt.date, advance_days: int) -> list[UserId]:
 
 def deleted_people(plan: Plan, report: ApplyReport) -> frozenset[UserId]:
     """People the apply deleted and did not re-create: told nothing."""
-    done = {r.step_id for r in report.results if r.outcome is Outcome.DONE}
+    done = {r.step_id for r in report.done}
     deleted = {s.body.userid for s in plan.steps if s.id in done and isinstance(s.body, DeleteUser)}
     created = {s.body.userid for s in plan.steps if s.id in done and isinstance(s.body, CreateUser)}
     return frozenset(deleted - created)

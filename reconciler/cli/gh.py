@@ -20,6 +20,7 @@ in its own step, so a red job never hides the comment that explains it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -478,9 +479,7 @@ def _gate_push(sha: str, org: Path, out_file: Path) -> reviewed.GateDecision:
         return reviewed.decide_push(
             pr=number,
             head_sha=head_sha,
-            record=approvals.ReviewRecord(
-                record.sha, record.digest, record.run_id, record.artifact, record.exit_code, needs
-            ),
+            record=dataclasses.replace(record, needs=needs),
             plan_fetched=plan is not None,
             evaluation=evaluation,
         )

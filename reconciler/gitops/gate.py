@@ -90,9 +90,7 @@ def judge(
     by_label, why = label_approval(client, pr, label, recorded.posted_at)
     if why:
         notes.append(why)
-    teams = (
-        team_approvals(client, pr, recorded.record.sha, needs, teams_token) if needs.needs else {}
-    )
+    teams = team_approvals(client, pr, recorded.record.sha, needs, teams_token)
     return evaluate(needs, label, by_label, teams), notes
 
 
